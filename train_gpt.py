@@ -178,7 +178,7 @@ class GPT(nn.Module):
         if targets is None:  # inference: only the last position's logits are needed
             return self.lm_head(x[:, [-1], :]), None
         logits = self.lm_head(x)  # (B, T, vocab)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
@@ -205,9 +205,11 @@ class GPT(nn.Module):
         idx = idx[:, -cfg.block_size:]
         cache = KVCache(cfg)
         logits, _ = self(idx, cache=cache)
-        for _ in range(max_new_tokens):
+        for i in range(max_new_tokens):
             next_token = sample_token(logits[:, -1, :], temperature, top_k, top_p, generator)
             yield next_token
+            if i == max_new_tokens - 1:  # no forward pass for logits nobody will use
+                return
             idx = torch.cat((idx, next_token), dim=1)[:, -cfg.block_size:]
             if cache.length == cfg.block_size:  # full: restart from the most recent half of the window
                 idx = idx[:, -(cfg.block_size // 2):]
@@ -249,9 +251,9 @@ def load_checkpoint(path, device="cpu"):
         raise SystemExit(f"checkpoint: {path} does not exist (train one with train_gpt.py, or check --out_dir)")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)  # never unpickles arbitrary objects
-    except Exception as e:
-        raise SystemExit(f"checkpoint: {path} is truncated or corrupted ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-                         "use another checkpoint or retrain")
+    except Exception as e:  # torch's messages run to paragraphs: the exception type says enough
+        raise SystemExit(f"checkpoint: {path} is truncated or corrupted, or not a torch checkpoint "
+                         f"({type(e).__name__}); use another checkpoint or retrain")
     if not isinstance(ckpt, dict) or "model_args" not in ckpt:
         raise SystemExit(f"checkpoint: {path} was not written by train_gpt.py")
     if ckpt.get("model_type", "gpt") != "gpt":
@@ -263,3 +265,340 @@ def model_from_checkpoint(ckpt):
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
     return model
+
+
+def check_vocab(ckpt_meta, meta, path, dataset):
+    """A checkpoint is only usable on data numericalised with the same vocabulary."""
+    def describe(m):
+        return f"{m['tokenizer']} vocabulary of {m['vocab_size']}"
+    same = all(ckpt_meta.get(k) == meta.get(k) for k in ("tokenizer", "vocab_size", "vocab"))
+    if not same:
+        raise SystemExit(f"checkpoint: {path} was trained on a {describe(ckpt_meta)}, but dataset '{dataset}' has a "
+                         f"{describe(meta)}: train on the same dataset, or start fresh with init_from='scratch'")
+
+
+# peak dense bf16 tensor-core FLOP/s by GPU name, for MFU (datasheets; sparsity excluded)
+PEAK_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12),
+              ("L40S", 362e12), ("L4", 121e12), ("A10", 125e12), ("4090", 165e12), ("3090", 71e12),
+              ("V100", 125e12), ("T4", 65e12)]
+
+
+def peak_flops(device):
+    if not torch.cuda.is_available() or not str(device).startswith("cuda"):
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((flops for key, flops in PEAK_FLOPS if key in name), None)
+
+# -----------------------------------------------------------------------------
+# training
+
+if __name__ == "__main__":
+    from contextlib import nullcontext
+
+    import numpy as np
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from prepare import REPO_DIR, configure, get_tokenizer, load_meta, load_split
+
+    # default settings: a small character-level GPT on the bundled Shakespeare, a few minutes on a laptop CPU
+    _before = set(globals())
+    # I/O
+    out_dir = "out-shakespeare-char"
+    eval_interval = 250  # steps between evaluations and checkpoints
+    log_interval = 10
+    eval_iters = 20  # batches per split in each estimate_loss()
+    eval_only = False
+    init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/latest.pt)
+    sample_tokens = 300  # tokens sampled from the model at the end of training (0: none)
+    wandb_log = False  # needs `pip install wandb`
+    wandb_project = "origins"
+    wandb_run_name = "gpt"
+    # data
+    dataset = "shakespeare_char"
+    gradient_accumulation_steps = 1  # total over all processes: DDP divides it by the world size
+    batch_size = 16
+    block_size = 128
+    # model
+    n_layer = 4
+    n_head = 4
+    n_embd = 128
+    dropout = 0.0  # a model this small, trained this briefly, does not overfit
+    bias = True
+    prenorm = True  # GPT-2/3 pre-LN; False for GPT-1's post-LN
+    attn_window = 0  # >0: GPT-3's alternating dense and locally banded layers
+    # optimizer: AdamW with warmup and cosine decay
+    learning_rate = 2e-3
+    max_iters = 2000
+    weight_decay = 0.1
+    beta1 = 0.9
+    beta2 = 0.99  # nanoGPT's choice for small char models: few tokens per step, so a shorter second-moment memory
+    grad_clip = 1.0  # clip the global gradient norm to this (0: off)
+    decay_lr = True
+    warmup_iters = 100
+    lr_decay_iters = 2000  # ~= max_iters, per Chinchilla
+    min_lr = 2e-4  # ~= learning_rate / 10, per Chinchilla
+    # system
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
+    compile = torch.cuda.is_available()  # torch.compile on GPU; on CPU compile time outweighs the gain for small runs
+    seed = 1337
+    config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
+    globals().update(config)
+
+    # processes: one, or one per GPU under torchrun
+    ddp = int(os.environ.get("RANK", -1)) != -1
+    if ddp:
+        rank, local_rank, world_size = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
+        if device.startswith("cuda"):
+            device = f"cuda:{local_rank}"
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        if gradient_accumulation_steps % world_size:
+            raise SystemExit(f"config: gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple "
+                             f"of the {world_size} processes (it counts micro-steps over all of them)")
+    else:
+        rank, local_rank, world_size = 0, 0, 1
+    master = rank == 0
+    local_steps = gradient_accumulation_steps // world_size
+    tokens_per_iter = gradient_accumulation_steps * batch_size * block_size
+
+    # device and precision
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    if dtype == "auto":
+        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    ptdtype = getattr(torch, dtype)
+    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=ptdtype)
+    scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")  # fp16 gradients underflow unscaled
+    torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any float32 matmuls left on the GPU
+    torch.backends.cudnn.allow_tf32 = True
+
+    # data: random windows; the window starts come from one generator shared by all processes, so each step
+    # sees the same global batch however many processes split it, and its state is the data position on resume
+    meta = load_meta(dataset)
+    train_data, val_data = load_split(dataset, "train", meta), load_split(dataset, "val", meta)
+    if min(len(train_data), len(val_data)) <= block_size:
+        raise SystemExit(f"data: the splits of '{dataset}' ({len(train_data)} and {len(val_data)} tokens) must be "
+                         f"longer than block_size={block_size}: lower block_size or add data")
+    data_gen = torch.Generator().manual_seed(seed)
+
+    def get_batch(data, starts):
+        x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in starts.tolist()])
+        y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in starts.tolist()])
+        if device_type == "cuda":  # pinned memory lets the copy overlap with compute
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x.to(device), y.to(device)
+
+    # model
+    os.makedirs(out_dir, exist_ok=True)
+    latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
+    torch.manual_seed(seed + rank)
+    model_args = dict(block_size=block_size, vocab_size=meta["vocab_size"], n_layer=n_layer, n_head=n_head,
+                      n_embd=n_embd, dropout=dropout, bias=bias, prenorm=prenorm, attn_window=attn_window)
+    iter_num, best_val_loss, ckpt = 0, float("inf"), None
+    if init_from == "resume":
+        ckpt = load_checkpoint(latest_path, device)
+        check_vocab(ckpt["meta"], meta, latest_path, dataset)
+        for k, v in ckpt["model_args"].items():
+            if k == "block_size" and block_size > v:
+                raise SystemExit(f"config: block_size={block_size} is larger than the model's context ({v}): "
+                                 f"use block_size<={v}")
+            if k != "dropout" and model_args[k] != v:
+                raise SystemExit(f"resume: {latest_path} has {k}={v} but the config says {model_args[k]}: "
+                                 "use the settings of the run you resume (its config is stored in the checkpoint)")
+        iter_num, best_val_loss = ckpt["iter_num"], ckpt["best_val_loss"]
+    elif init_from == "scratch":
+        if os.path.exists(latest_path) and not eval_only:  # never overwrite an earlier run's checkpoints
+            raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
+                             f"or choose another --out_dir, or delete {out_dir}")
+        if master and os.path.exists(os.path.join(out_dir, "log.jsonl")):
+            os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
+    else:
+        raise SystemExit(f"config: init_from must be 'scratch' or 'resume', not '{init_from}'")
+    model = GPT(GPTConfig(**model_args))
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+    model.to(device)
+    optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["scaler"]:  # empty when the run that saved it did not use float16
+            scaler.load_state_dict(ckpt["scaler"])
+        data_gen.set_state(ckpt["rng"]["data"])
+        if master:  # dropout masks continue exactly on a single process; other ranks draw fresh ones
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            if device_type == "cuda" and "cuda" in ckpt["rng"]:
+                torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+    ckpt = None  # free the memory
+    raw_model = model  # checkpoints hold the raw model: no _orig_mod. or module. prefixes to strip
+    if compile:
+        model = torch.compile(model)
+    if ddp:
+        model = DDP(model, device_ids=[local_rank] if device_type == "cuda" else None)
+
+    # evaluation and schedule
+    @torch.no_grad()
+    def estimate_loss():
+        """Mean loss over eval_iters random batches per split; the same batches every time, so evaluations compare."""
+        model.eval()
+        gen = torch.Generator().manual_seed(seed + 1)
+        out = {}
+        for split, data in (("train", train_data), ("val", val_data)):
+            losses = torch.zeros(eval_iters)
+            for k in range(eval_iters):
+                x, y = get_batch(data, torch.randint(len(data) - block_size, (batch_size,), generator=gen))
+                with ctx:
+                    losses[k] = model(x, y)[1].item()
+            out[split] = losses.mean().item()
+        model.train()
+        return out
+
+    def get_lr(it):
+        if it < warmup_iters:  # linear warmup
+            return learning_rate * (it + 1) / (warmup_iters + 1)
+        if it >= lr_decay_iters:
+            return min_lr
+        ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+    def save(path):
+        rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+        if device_type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        save_checkpoint(path, dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
+                                   scaler=scaler.state_dict(), model_args=model_args, iter_num=iter_num,
+                                   best_val_loss=best_val_loss, config=config, meta=meta, rng=rng, model_type="gpt"))
+
+    # logging: readable lines on stdout, one JSON object per line in out_dir/log.jsonl
+    def log_json(record):
+        if master:
+            with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    try:
+        version = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_DIR, capture_output=True,
+                                 text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        version = "unknown"
+    peak = peak_flops(device)
+    if master:
+        print(f"origins train_gpt.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
+              f"{world_size} process(es) | {raw_model.num_params() / 1e6:.2f}M parameters | "
+              f"{tokens_per_iter:,} tokens per step")
+        print("config: " + json.dumps(config))
+        log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype,
+                  "world_size": world_size, "config": config})
+    if wandb_log and master:
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
+        wandb.init(project=wandb_project, name=wandb_run_name, config=config)
+
+    def stop_on_nan(value, what):
+        signal.signal(signal.SIGINT, previous_handler)
+        kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
+        raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
+                         "Try a lower learning_rate, a smaller grad_clip or dtype=float32")
+
+    # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
+    interrupted = False
+
+    def on_sigint(signum, frame):
+        global interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        if master:
+            print("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit without saving)", flush=True)
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+
+    # the loop: exactly max_iters optimizer steps, evaluating at 0, every eval_interval and at the end
+    t_log, iters_since_log = time.time(), 0
+    while True:
+        if iter_num % eval_interval == 0 or iter_num == max_iters or eval_only:
+            losses = estimate_loss()
+            if not math.isfinite(losses["val"]):
+                stop_on_nan(losses["val"], "the validation loss")
+            if master:
+                print(f"step {iter_num}/{max_iters} | train loss {losses['train']:.4f} | val loss {losses['val']:.4f}")
+                log_json({"iter": iter_num, "train_loss": losses["train"], "val_loss": losses["val"]})
+                if wandb_log:
+                    wandb.log({"iter": iter_num, "train/loss": losses["train"], "val/loss": losses["val"]})
+                if not eval_only:
+                    if losses["val"] < best_val_loss:
+                        best_val_loss = losses["val"]
+                        save(best_path)
+                    save(latest_path)
+            t_log = time.time()  # evaluation time is not training throughput
+        if iter_num == max_iters or eval_only:
+            break
+
+        # one optimizer step over gradient_accumulation_steps micro-batches
+        lr = get_lr(iter_num) if decay_lr else learning_rate
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        starts = torch.randint(len(train_data) - block_size, (gradient_accumulation_steps * batch_size,),
+                               generator=data_gen).view(local_steps, world_size, batch_size)
+        loss_sum = torch.zeros((), device=device)
+        for micro_step in range(local_steps):
+            if ddp:  # all-reduce the gradients once, on the last micro-step
+                model.require_backward_grad_sync = micro_step == local_steps - 1
+            x, y = get_batch(train_data, starts[micro_step, rank])
+            with ctx:
+                _, loss = model(x, y)
+                loss = loss / local_steps
+            scaler.scale(loss).backward()
+            loss_sum += loss.detach()
+        if grad_clip != 0.0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        iter_num += 1
+        iters_since_log += 1
+
+        # the global mean loss, and whether any process was interrupted, in one all-reduce
+        status = torch.stack([loss_sum.float(), torch.tensor(float(interrupted), device=device)])
+        if ddp:
+            dist.all_reduce(status)
+            status[0] /= world_size
+        lossf, stop = status[0].item(), status[1].item() > 0
+        if not math.isfinite(lossf):
+            stop_on_nan(lossf, "the loss")
+        if master and (iter_num % log_interval == 0 or iter_num == max_iters):
+            dt = (time.time() - t_log) / iters_since_log
+            tok_s = tokens_per_iter / dt
+            mfu = raw_model.flops_per_token(block_size) * tok_s / peak if peak else None
+            print(f"step {iter_num}/{max_iters} | loss {lossf:.4f} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
+                  f"{tok_s / 1000:.1f}k tok/s" + (f" | mfu {mfu * 100:.1f}%" if mfu else ""), flush=True)
+            log_json({"iter": iter_num, "loss": lossf, "lr": lr, "ms": dt * 1000, "tok_s": tok_s, "mfu": mfu})
+            if wandb_log:
+                wandb.log({"iter": iter_num, "train/loss_step": lossf, "lr": lr, "mfu": mfu})
+            t_log, iters_since_log = time.time(), 0
+        if stop:
+            if master:
+                save(latest_path)
+                print(f"interrupted at step {iter_num}: saved {latest_path}; continue with --init_from=resume")
+            if ddp:
+                dist.destroy_process_group()
+            signal.signal(signal.SIGINT, previous_handler)
+            sys.exit(130)
+
+    signal.signal(signal.SIGINT, previous_handler)
+
+    # a sample from the trained model
+    if master and sample_tokens > 0 and not eval_only:
+        decode = get_tokenizer(meta)[1]
+        start = meta.get("eot_token", 0)  # GPT-2's document boundary; in char and word vocabularies 0 is a line break
+        raw_model.eval()
+        idx = torch.tensor([[start]], dtype=torch.long, device=device)
+        with ctx:
+            tokens = torch.cat(list(raw_model.generate(idx, sample_tokens, temperature=0.8, top_k=200)), dim=1)
+        print("sample:\n" + decode(tokens[0].tolist()))
+    if ddp:
+        dist.destroy_process_group()

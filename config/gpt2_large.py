@@ -1,0 +1,22 @@
+# GPT-2 large, 774M parameters (Radford et al. 2019, Table 2): 36 pre-LN layers, 1280 wide, 20 heads, 1024 context,
+# batch 512 sequences. The paper gives no learning rate ("manually tuned"): we take GPT-3 Table 2.1's for the
+# nearest size, and GPT-3 Appendix B's optimiser (Adam 0.9/0.95, clip 1.0, weight decay 0.1, cosine to 10%).
+# WebText is not public: FineWeb stands in (python prepare.py fineweb10B --shards 10).
+out_dir = "out-gpt2-large"
+dataset = "fineweb10B"
+eval_interval = 1000
+eval_iters = 100
+batch_size = 4  # per micro-step on an 80 GB GPU in bf16
+gradient_accumulation_steps = 128  # 4 x 128 = 512 sequences of 1024 = 524,288 tokens per step
+block_size = 1024
+n_layer = 36
+n_head = 20
+n_embd = 1280
+prenorm = True
+learning_rate = 2.5e-4
+max_iters = 19_000  # ~10B tokens: one pass over fineweb10B
+lr_decay_iters = 19_000
+warmup_iters = 700  # ~375M tokens, GPT-3 Appendix B
+min_lr = 2.5e-5  # 10% of the peak
+weight_decay = 0.1
+beta2 = 0.95

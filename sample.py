@@ -1,0 +1,127 @@
+"""
+Sample text from a trained GPT, streamed to stdout as it is generated; notes and speed go to stderr.
+
+$ python sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --num_samples=3 --max_new_tokens=500
+$ python sample.py --start=FILE:prompt.txt --temperature=0 --max_new_tokens=100   # greedy, prompt from a file
+$ python sample.py my_sampling.py --top_p=0.95 --seed=7   # a file assigning these settings, then overrides
+
+An empty prompt starts from <|endoftext|> for GPT-2's BPE; for char and word vocabularies it starts from the
+newline token, or from token 0 when there is none (for word vocabularies token 0 is <eos>, the line break).
+"""
+
+import os
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+
+from prepare import configure, get_tokenizer
+from train_gpt import load_checkpoint, model_from_checkpoint
+
+
+def stream_piece(decode, tokens, printed):
+    """The text of tokens after its first `printed` characters, ready to print. A BPE token can end part-way
+    through a multi-byte UTF-8 character, which decodes to U+FFFD until its last bytes arrive, so a trailing
+    U+FFFD is held back (the final flush of each sample prints any that never complete)."""
+    return decode(tokens).rstrip("\ufffd")[printed:]
+
+
+if __name__ == "__main__":
+    # settings: these defaults, then config files and --key=value in order (prepare.configure)
+    _before = set(globals())
+    out_dir = "out"  # where train_gpt.py wrote best.pt and latest.pt
+    ckpt = "best"  # 'best' (latest.pt when there is no best.pt), 'latest', or a path to a .pt file
+    start = "\n"  # the prompt, or "FILE:path" to read it from a file
+    num_samples = 10
+    max_new_tokens = 500  # per sample
+    temperature = 0.8  # <1 sharpens the distribution, >1 flattens it; 0 is greedy
+    top_k = None  # sample from the k most likely tokens only (None: off)
+    top_p = None  # nucleus sampling (Holtzman et al. 2019): the smallest set holding this much mass (None: off)
+    seed = 1337  # the same seed gives the same text on the same device
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "auto"  # bfloat16 where supported, else float16 on GPU; float32 on CPU
+    compile = False  # pays for itself only on long samples: it compiles prefill, one-token and refill shapes
+    config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
+    globals().update(config)
+    if max_new_tokens <= 0:
+        raise SystemExit(f"sample: max_new_tokens must be at least 1, got {max_new_tokens}")
+    if num_samples <= 0:
+        raise SystemExit(f"sample: num_samples must be at least 1, got {num_samples}")
+    if temperature < 0:
+        raise SystemExit(f"sample: temperature must be >= 0 (0 is greedy), got {temperature}")
+    if top_k is not None and not (type(top_k) is int and top_k >= 1):
+        raise SystemExit(f"sample: top_k must be an integer >= 1, or None for off; got {top_k!r}")
+    if top_p is not None and not (type(top_p) in (int, float) and 0 < top_p <= 1):
+        raise SystemExit(f"sample: top_p must be in (0, 1], or None for off; got {top_p!r}")
+
+    # device and precision, as in train_gpt.py
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    if dtype == "auto":
+        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+
+    # load the checkpoint and its model
+    if ckpt in ("best", "latest"):
+        path = os.path.join(out_dir, f"{ckpt}.pt")
+        if ckpt == "best" and not os.path.exists(path):  # a run too short to evaluate leaves only latest.pt
+            path = os.path.join(out_dir, "latest.pt")
+    else:
+        path = ckpt
+    checkpoint = load_checkpoint(path)  # onto the CPU: the weights then reach the device once, inside the model
+    model = model_from_checkpoint(checkpoint).to(device)
+    model.eval()
+    if compile:
+        model.compile()  # compiles model.__call__ in place, which generate() goes through
+    block_size = model.config.block_size
+    print(f"sample: {path} (iter {checkpoint['iter_num']}, best val loss {checkpoint['best_val_loss']:.4f})",
+          file=sys.stderr)
+
+    # tokenizer: the one the model was trained with, described by the dataset's meta.json
+    meta = checkpoint["meta"]
+    encode, decode = get_tokenizer(meta)
+
+    # prompt
+    if start.startswith("FILE:"):
+        prompt_path = start[len("FILE:"):]
+        if not os.path.isfile(prompt_path):
+            raise SystemExit(f"sample: prompt file {prompt_path} does not exist")
+        with open(prompt_path, encoding="utf-8") as f:
+            start = f.read()
+    try:
+        tokens = encode(start)
+    except ValueError as e:  # only the char tokenizer refuses text (it has no <unk>); its message ends with the list
+        missing = str(e).partition(": ")[2] or e
+        raise SystemExit(f"sample: the prompt has characters outside the model's vocabulary: {missing}")
+    stand_in = not tokens
+    if stand_in:  # the model needs at least one token to condition on
+        if meta["tokenizer"] == "gpt2":
+            tokens = [meta["eot_token"]]  # the document boundary GPT-2 was trained with
+        else:  # a line break; word vocabularies have no "\n" but start with <eos>, their line break
+            tokens = [meta["vocab"].index("\n") if "\n" in meta["vocab"] else 0]
+    if len(tokens) > block_size:
+        print(f"sample: the prompt is {len(tokens)} tokens, longer than block_size={block_size}; "
+              f"keeping its last {block_size}", file=sys.stderr)
+        tokens = tokens[-block_size:]
+    idx = torch.tensor([tokens], dtype=torch.long, device=device)  # (1, T)
+    # a real prompt is printed as the model sees it (cropped); an empty prompt's stand-in token is not
+    skip = len(decode(tokens)) if stand_in else 0
+
+    # generate: one sample at a time, each streamed as it is produced
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with ctx:
+        for k in range(num_samples):
+            t0 = time.perf_counter()
+            seq, printed = list(tokens), skip
+            for next_token in model.generate(idx, max_new_tokens, temperature, top_k, top_p, generator):
+                seq.append(next_token.item())
+                piece = stream_piece(decode, seq, printed)
+                print(piece, end="", flush=True)
+                printed += len(piece)
+            print(decode(seq)[printed:], flush=True)  # anything still held back, then a newline
+            print("---------------", flush=True)
+            dt = time.perf_counter() - t0
+            print(f"sample {k + 1}/{num_samples}: {max_new_tokens} tokens in {dt:.2f}s, "
+                  f"{max_new_tokens / dt:.1f} tokens/s", file=sys.stderr)

@@ -1,0 +1,237 @@
+"""sample.py end to end on a tiny random GPT, run in-process (runpy) so torch is imported once."""
+
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from sample import stream_piece  # noqa: E402
+from train_gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
+
+SAMPLE = os.path.join(REPO, "sample.py")
+VOCAB = sorted(set("\n !',.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+SEPARATOR = "\n---------------\n"
+
+
+def tiny_gpt(vocab_size):
+    """A random GPT with weights scaled up from the 0.02 init, so its logits are far from uniform and greedy
+    decoding has no near-ties that KV-cache and full-recompute rounding could break differently."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=32, vocab_size=vocab_size, n_layer=2, n_head=2, n_embd=32))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.3)
+    return model.eval()
+
+
+def save(path, model, meta):
+    save_checkpoint(path, dict(model=model.state_dict(), model_args=asdict(model.config), meta=meta, config={},
+                               iter_num=0, best_val_loss=1.0, model_type="gpt"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A model this small gains nothing from a second thread, and on a busy machine the threads' synchronisation
+    made these tests ~20x slower (measured: 20 s against 1 s on 2 shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("out-char")
+    model = tiny_gpt(len(VOCAB))
+    meta = {"tokenizer": "char", "vocab_size": len(VOCAB), "vocab": VOCAB, "dtype": "uint16"}
+    save(out_dir / "best.pt", model, meta)
+    return str(out_dir), model
+
+
+def run_sample(monkeypatch, capsys, *args):
+    """Run sample.py as __main__ with these arguments; return (list of samples, stderr)."""
+    monkeypatch.setattr(sys, "argv", [SAMPLE, *args])
+    runpy.run_path(SAMPLE, run_name="__main__")
+    out, err = capsys.readouterr()
+    assert out.endswith(SEPARATOR)
+    return out[:-len(SEPARATOR)].split(SEPARATOR), err
+
+
+def greedy_reference(model, tokens, n):
+    """n argmax steps, recomputing the whole sequence each step: no KV cache, no generate()."""
+    tokens = list(tokens)
+    with torch.no_grad():
+        for _ in range(n):
+            logits, _ = model(torch.tensor([tokens]))
+            tokens.append(int(logits[0, -1].argmax()))
+    return tokens
+
+
+def chars(tokens):
+    return "".join(VOCAB[t] for t in tokens)
+
+
+def test_seed_decides_the_samples(char_run, monkeypatch, capsys):
+    out_dir, _ = char_run
+    args = [f"--out_dir={out_dir}", "--start=ROMEO:", "--num_samples=2", "--max_new_tokens=40", "--top_k=20",
+            "--top_p=0.95"]
+    first, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
+    again, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
+    other, _ = run_sample(monkeypatch, capsys, *args, "--seed=2")
+    assert first == again
+    assert first != other
+    assert first[0] != first[1]  # one generator runs through all samples
+
+
+def test_greedy_matches_full_recompute(char_run, monkeypatch, capsys):
+    out_dir, model = char_run
+    prompt = "ROMEO:"
+    samples, _ = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", f"--start={prompt}", "--temperature=0",
+                            "--num_samples=2", "--max_new_tokens=20")
+    # prompt + 20 tokens stay inside block_size=32, where generate() never re-encodes a shortened window
+    expected = chars(greedy_reference(model, [VOCAB.index(c) for c in prompt], 20))
+    assert samples == [expected, expected]
+
+
+def test_one_character_per_token(char_run, monkeypatch, capsys):
+    out_dir, _ = char_run
+    # 50 new tokens overrun block_size=32, so generation goes on past a refill of the KV cache
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=ab", "--num_samples=3",
+                              "--max_new_tokens=50")
+    assert [len(s) for s in samples] == [2 + 50] * 3
+    assert all(s.startswith("ab") for s in samples)
+    assert err.count("tokens/s") == 3
+
+
+def test_empty_prompt_starts_from_newline(char_run, monkeypatch, capsys):
+    out_dir, model = char_run
+    samples, _ = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=", "--temperature=0",
+                            "--num_samples=1", "--max_new_tokens=10")
+    assert samples == [chars(greedy_reference(model, [VOCAB.index("\n")], 10)[1:])]  # the stand-in is not printed
+
+
+def test_prompt_from_file(char_run, monkeypatch, capsys, tmp_path):
+    out_dir, _ = char_run
+    prompt = "To be, or not to be:\nthat is the question."
+    (tmp_path / "prompt.txt").write_text(prompt)
+    args = [f"--out_dir={out_dir}", "--num_samples=1", "--max_new_tokens=5"]
+    from_file, _ = run_sample(monkeypatch, capsys, *args, f"--start=FILE:{tmp_path / 'prompt.txt'}")
+    inline, _ = run_sample(monkeypatch, capsys, *args, f"--start={prompt}")
+    assert from_file == inline
+    with pytest.raises(SystemExit, match="prompt file .* does not exist"):
+        run_sample(monkeypatch, capsys, *args, f"--start=FILE:{tmp_path / 'missing.txt'}")
+
+
+def test_long_prompt_keeps_its_end(char_run, monkeypatch, capsys):
+    out_dir, _ = char_run
+    prompt = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"  # 40 characters, block_size is 32
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", f"--start={prompt}", "--num_samples=1",
+                              "--max_new_tokens=5")
+    assert "the prompt is 40 tokens, longer than block_size=32; keeping its last 32" in err
+    assert samples[0].startswith(prompt[-32:]) and len(samples[0]) == 32 + 5
+
+
+def test_best_falls_back_to_latest(char_run, monkeypatch, capsys, tmp_path):
+    out_dir, _ = char_run
+    shutil.copy(os.path.join(out_dir, "best.pt"), tmp_path / "latest.pt")
+    args = ["--num_samples=1", "--max_new_tokens=8", "--start=ab"]
+    fallback, err = run_sample(monkeypatch, capsys, f"--out_dir={tmp_path}", *args)
+    assert str(tmp_path / "latest.pt") in err
+    by_path, _ = run_sample(monkeypatch, capsys, f"--ckpt={os.path.join(out_dir, 'best.pt')}", *args)
+    assert fallback == by_path
+
+
+def test_missing_out_dir(monkeypatch, capsys, tmp_path):
+    with pytest.raises(SystemExit, match=r"^checkpoint: .*latest\.pt does not exist"):
+        run_sample(monkeypatch, capsys, f"--out_dir={tmp_path / 'nowhere'}")
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--max_new_tokens=0", "max_new_tokens must be at least 1"),
+    ("--num_samples=0", "num_samples must be at least 1"),
+    ("--temperature=-0.5", "temperature must be >= 0"),
+    ("--top_k=0", "top_k must be an integer >= 1"),
+    ("--top_k=2.5", "top_k must be an integer >= 1"),
+    ("--top_p=0", r"top_p must be in \(0, 1\]"),
+    ("--top_p=1.5", r"top_p must be in \(0, 1\]"),
+    ("--dtype=float8", "dtype must be"),
+    ("--temprature=1.0", "unknown key 'temprature'.*did you mean temperature"),
+])
+def test_bad_settings(char_run, monkeypatch, capsys, arg, message):
+    out_dir, _ = char_run
+    with pytest.raises(SystemExit, match=message):
+        run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", arg)
+
+
+def test_unknown_characters_one_line(char_run):
+    # a real process: what a user sees is the stderr of the script, with no traceback
+    out_dir, _ = char_run
+    result = subprocess.run([sys.executable, SAMPLE, f"--out_dir={out_dir}", "--start=héllo"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr  # the checkpoint line, then the error
+    assert lines[1].startswith("sample: the prompt has characters outside the model's vocabulary: ")
+    assert "é" in lines[1]
+    assert result.stdout == ""
+
+
+def stream(decode, tokens):
+    """What sample.py prints for tokens arriving one at a time: the pieces, then the final flush."""
+    pieces, printed = [], 0
+    for n in range(1, len(tokens) + 1):
+        piece = stream_piece(decode, tokens[:n], printed)
+        pieces.append(piece)
+        printed += len(piece)
+    return pieces, decode(tokens)[printed:]
+
+
+def test_stream_holds_back_split_characters():
+    text = "é😀a"
+    decode = lambda tokens: bytes(tokens).decode("utf-8", errors="replace")  # one token per byte, like BPE's bytes
+    pieces, rest = stream(decode, list(text.encode("utf-8")))
+    assert pieces == ["", "é", "", "", "", "😀", "a"]
+    assert rest == ""
+    # bytes that never complete a character are printed at the end, as the replacement character
+    pieces, rest = stream(decode, list(b"a\xf0\x9f"))
+    assert "".join(pieces) == "a" and rest == "\ufffd"
+
+
+def test_stream_with_gpt2_bpe():
+    tiktoken = pytest.importorskip("tiktoken")
+    try:
+        enc = tiktoken.get_encoding("gpt2")
+    except Exception as e:  # no network and no TIKTOKEN_CACHE_DIR with the BPE files
+        pytest.skip(f"gpt2 BPE unavailable: {e}")
+    text = "the 😀 and ü 🦙!"
+    tokens = enc.encode(text)
+    assert any("\ufffd" in enc.decode([t]) for t in tokens)  # some token really ends inside a character
+    pieces, rest = stream(enc.decode, tokens)
+    assert "".join(pieces) == text and rest == ""
+    assert not any("\ufffd" in p for p in pieces)
+
+
+def test_gpt2_checkpoint_greedy(monkeypatch, capsys, tmp_path):
+    tiktoken = pytest.importorskip("tiktoken")
+    try:
+        enc = tiktoken.get_encoding("gpt2")
+    except Exception as e:
+        pytest.skip(f"gpt2 BPE unavailable: {e}")
+    model = tiny_gpt(enc.n_vocab)
+    save(tmp_path / "best.pt", model, {"tokenizer": "gpt2", "vocab_size": enc.n_vocab, "eot_token": enc.eot_token,
+                                        "dtype": "uint16"})
+    args = [f"--out_dir={tmp_path}", "--temperature=0", "--num_samples=1", "--max_new_tokens=20"]
+    # an empty prompt starts from <|endoftext|>, which is not printed
+    samples, _ = run_sample(monkeypatch, capsys, *args, "--start=")
+    assert samples == [enc.decode(greedy_reference(model, [enc.eot_token], 20)[1:])]
+    samples, _ = run_sample(monkeypatch, capsys, *args, "--start=Hello")
+    assert samples == [enc.decode(greedy_reference(model, enc.encode("Hello"), 20))]

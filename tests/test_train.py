@@ -1,0 +1,173 @@
+"""The training loop of train_gpt.py, run for a few steps on the bundled Shakespeare: exact resume, DDP equivalence,
+Ctrl-C, NaN, the learning-rate schedule, logs, and the one-line messages for bad input."""
+
+import json
+import math
+import os
+import runpy
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "train_gpt.py")
+# a model small enough that a step takes milliseconds on a CPU
+TINY = ["--batch_size=4", "--block_size=32", "--n_layer=2", "--n_head=2", "--n_embd=32", "--eval_iters=2",
+        "--log_interval=1", "--sample_tokens=0", "--device=cpu", "--compile=False", "--warmup_iters=5"]
+
+
+def train(out_dir, *args):
+    """Run train_gpt.py in this process (no torch re-import); return its exit code (0 when it finished)."""
+    argv = sys.argv
+    sys.argv = [SCRIPT, *TINY, f"--out_dir={out_dir}", *args]
+    try:
+        runpy.run_path(SCRIPT, run_name="__main__")
+        return 0
+    except SystemExit as e:
+        if not isinstance(e.code, int):
+            raise
+        return e.code
+    finally:
+        sys.argv = argv
+
+
+def bad_input(tmp_path, *args, out_dir=None):
+    """The SystemExit message train_gpt.py gives for bad input: must be exactly one line."""
+    with pytest.raises(SystemExit) as e:
+        argv = sys.argv
+        sys.argv = [SCRIPT, *TINY, f"--out_dir={out_dir or tmp_path / 'out'}", *args]
+        try:
+            runpy.run_path(SCRIPT, run_name="__main__")
+        finally:
+            sys.argv = argv
+    message = str(e.value.code)
+    assert "\n" not in message and message
+    return message
+
+
+def step_losses(out_dir):
+    with open(os.path.join(out_dir, "log.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    return {r["iter"]: r for r in records if "loss" in r}
+
+
+def test_resume_is_bit_exact(tmp_path):
+    # dropout on, so the restored RNG state matters too; evaluations in between must not disturb the data order
+    common = ["--dropout=0.1", "--eval_interval=10", "--max_iters=20", "--lr_decay_iters=20"]
+    assert train(tmp_path / "full", *common) == 0
+    assert train(tmp_path / "split", *common[:-2], "--max_iters=10", "--lr_decay_iters=20") == 0
+    assert train(tmp_path / "split", *common, "--init_from=resume") == 0
+    full, split = step_losses(tmp_path / "full"), step_losses(tmp_path / "split")
+    assert sorted(full) == sorted(split) == list(range(1, 21))
+    for it in range(1, 21):
+        assert split[it]["loss"] == full[it]["loss"], f"step {it} differs after resume"
+        assert split[it]["lr"] == full[it]["lr"]
+    a = torch.load(tmp_path / "full" / "latest.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split" / "latest.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lr_schedule_and_log(tmp_path):
+    assert train(tmp_path, "--max_iters=30", "--lr_decay_iters=25", "--learning_rate=1e-2", "--min_lr=1e-3",
+                 "--eval_interval=1000") == 0
+    with open(tmp_path / "log.jsonl") as f:
+        header = json.loads(f.readline())
+    assert header["config"]["max_iters"] == 30 and header["config"]["n_layer"] == 2
+    logged = step_losses(tmp_path)
+    assert sorted(logged) == list(range(1, 31))  # exactly max_iters steps
+    for it, rec in logged.items():
+        i = it - 1  # the lr logged at step `it` is the one used to take it
+        if i < 5:
+            expected = 1e-2 * (i + 1) / 6  # linear warmup over warmup_iters=5
+        elif i >= 25:
+            expected = 1e-3
+        else:
+            expected = 1e-3 + 0.5 * (1 + math.cos(math.pi * (i - 5) / 20)) * (1e-2 - 1e-3)
+        assert rec["lr"] == pytest.approx(expected, rel=1e-12)
+    assert logged[1]["loss"] == pytest.approx(math.log(65), abs=0.1)  # 65 characters, uniform at init
+    assert logged[30]["loss"] < logged[1]["loss"] - 0.5  # and it learns
+
+
+def test_ddp_matches_single_process(tmp_path):
+    # the same global batch (2 micro-batches per step) split over 2 gloo processes or accumulated in one
+    args = [*TINY, "--max_iters=6", "--eval_interval=1000", "--gradient_accumulation_steps=2", "--dropout=0.0"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", SCRIPT,
+                    *args, f"--out_dir={tmp_path / 'ddp'}"], check=True, env=env, capture_output=True, timeout=300)
+    assert train(tmp_path / "single", "--max_iters=6", "--eval_interval=1000", "--gradient_accumulation_steps=2") == 0
+    ddp, single = step_losses(tmp_path / "ddp"), step_losses(tmp_path / "single")
+    for it in range(1, 7):
+        assert ddp[it]["loss"] == pytest.approx(single[it]["loss"], abs=1e-5)
+    a = torch.load(tmp_path / "ddp" / "latest.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "single" / "latest.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+
+
+def test_ctrl_c_saves_then_exits(tmp_path):
+    proc = subprocess.Popen([sys.executable, SCRIPT, *TINY, f"--out_dir={tmp_path}", "--max_iters=100000",
+                             "--eval_interval=100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait until training is under way
+        if line.startswith("step 3/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted at step" in out
+    ckpt = torch.load(tmp_path / "latest.pt", weights_only=True)
+    assert ckpt["iter_num"] > 3
+    # and the run continues from there
+    assert train(tmp_path, f"--max_iters={ckpt['iter_num'] + 2}", "--eval_interval=100000", "--init_from=resume") == 0
+    assert max(step_losses(tmp_path)) == ckpt["iter_num"] + 2
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    # an absurd learning rate without clipping blows the weights up within a few steps
+    message = bad_input(tmp_path, "--learning_rate=1e12", "--grad_clip=0", "--warmup_iters=0", "--max_iters=200",
+                        "--eval_interval=100000", out_dir=tmp_path)
+    assert "stopping without saving" in message and "latest.pt" in message
+    ckpt = torch.load(tmp_path / "latest.pt", weights_only=True)
+    assert ckpt["iter_num"] == 0  # the evaluation at step 0 is the last good state
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_bad_config_keys(tmp_path):
+    assert "did you mean n_layer" in bad_input(tmp_path, "--n_layers=4")
+    assert "dtype" in bad_input(tmp_path, "--dtype=float8")
+    assert "init_from" in bad_input(tmp_path, "--init_from=gpt5")
+    assert "python prepare.py" in bad_input(tmp_path, "--dataset=no_such_data")
+    assert "block_size" in bad_input(tmp_path, "--block_size=10000000")  # longer than the data
+    cfg = tmp_path / "typo.py"
+    cfg.write_text("learning_rat = 1e-3\n")
+    assert "did you mean learning_rate" in bad_input(tmp_path, str(cfg))
+
+
+def test_checkpoint_mismatches(tmp_path):
+    assert train(tmp_path, "--max_iters=2", "--eval_interval=1000") == 0
+    # a second run from scratch must not overwrite the first
+    assert "--init_from=resume" in bad_input(tmp_path, "--max_iters=2", out_dir=tmp_path)
+    # a different architecture or a longer context than the checkpoint's
+    assert "n_layer=2" in bad_input(tmp_path, "--init_from=resume", "--n_layer=3", out_dir=tmp_path)
+    assert "larger than the model's context" in bad_input(tmp_path, "--init_from=resume", "--block_size=64",
+                                                          out_dir=tmp_path)
+    # a checkpoint trained on another vocabulary
+    path = tmp_path / "latest.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["meta"]["vocab"] = ckpt["meta"]["vocab"][::-1]
+    torch.save(ckpt, path)
+    assert "vocabulary" in bad_input(tmp_path, "--init_from=resume", out_dir=tmp_path)
+    # a truncated checkpoint
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert "truncated or corrupted" in bad_input(tmp_path, "--init_from=resume", out_dir=tmp_path)
+
+
+def test_bad_input_is_one_line_on_the_command_line(tmp_path):
+    r = subprocess.run([sys.executable, SCRIPT, "--n_embed=64", f"--out_dir={tmp_path}"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == ["config: unknown key 'n_embed' in the command line (did you mean n_embd?)"]
