@@ -247,8 +247,11 @@ def download(url, path, sha256=None):
     else:
         raise SystemExit(f"download: could not download {url} after {RETRIES} tries ({reason}): "
                          "check the connection or use --from DIR with a local copy")
+    digest = hashlib.sha256()
     with open(part, "rb") as f:
-        ok = not sha256 or hashlib.file_digest(f, "sha256").hexdigest() == sha256
+        for block in iter(lambda: f.read(1 << 20), b""):  # 1 MiB at a time: shards are hundreds of MB
+            digest.update(block)
+    ok = not sha256 or digest.hexdigest() == sha256
     if not ok:
         os.remove(part)
         raise SystemExit(f"download: {url} does not match its published sha256 (deleted it): run again, "

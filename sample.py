@@ -30,7 +30,7 @@ def stream_piece(decode, tokens, printed):
 if __name__ == "__main__":
     # settings: these defaults, then config files and --key=value in order (prepare.configure)
     _before = set(globals())
-    out_dir = "out"  # where train_gpt.py wrote best.pt and latest.pt
+    out_dir = "out-shakespeare-char"  # where train_gpt.py wrote best.pt and latest.pt (its default)
     ckpt = "best"  # 'best' (latest.pt when there is no best.pt), 'latest', or a path to a .pt file
     start = "\n"  # the prompt, or "FILE:path" to read it from a file
     num_samples = 10

@@ -18,6 +18,7 @@ n_embd = 768
 dropout = 0.1  # residual, embedding and attention dropout (§4.1)
 bias = True
 prenorm = False  # post-LN, no final LayerNorm (the original Transformer block)
+gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
 learning_rate = 2.5e-4
 warmup_iters = 2000
 max_iters = 300_000  # ~10B tokens: one pass over fineweb10B (the paper: 100 epochs of BooksCorpus)

@@ -15,6 +15,7 @@ n_head = 12
 n_embd = 768
 dropout = 0.0
 prenorm = True
+gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
 learning_rate = 6e-4
 max_iters = 19_000  # ~10B tokens: one pass over fineweb10B
 lr_decay_iters = 19_000

@@ -13,6 +13,7 @@ n_layer = 36
 n_head = 20
 n_embd = 1280
 prenorm = True
+gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
 learning_rate = 2.5e-4
 max_iters = 19_000  # ~10B tokens: one pass over fineweb10B
 lr_decay_iters = 19_000

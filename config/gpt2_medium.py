@@ -13,6 +13,7 @@ n_layer = 24
 n_head = 16
 n_embd = 1024
 prenorm = True
+gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
 learning_rate = 3e-4
 max_iters = 19_000  # ~10B tokens: one pass over fineweb10B
 lr_decay_iters = 19_000

@@ -16,6 +16,7 @@ n_head = 16
 n_embd = 1024
 dropout = 0.0
 prenorm = True
+gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
 attn_window = 256
 learning_rate = 3e-4
 warmup_iters = 715  # 375M tokens / 524288 per step

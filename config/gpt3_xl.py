@@ -16,6 +16,7 @@ n_head = 24
 n_embd = 2048
 dropout = 0.0
 prenorm = True
+gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
 attn_window = 256
 learning_rate = 2e-4
 warmup_iters = 357  # 375M tokens / 1048576 per step

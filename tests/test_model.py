@@ -26,8 +26,10 @@ def layer_norm(x, g, b, eps=1e-5):  # Ba et al. 2016; x (T, C), g and b (C,)
     return g * (x - mu) / np.sqrt(var + eps) + (0 if b is None else b)
 
 
-def gelu(x):  # Hendrycks & Gimpel 2016, the tanh approximation used by GPT-1/2
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+def gelu(x, approximate):  # Hendrycks & Gimpel 2016: x * Phi(x), or its tanh approximation used by GPT-1/2's code
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
 
 
 def linear(x, w, b):  # torch stores w as (out, in)
@@ -59,7 +61,7 @@ def reference_logits(W, idx, cfg):  # W: state_dict as float64 arrays; idx (T,) 
         h = f"transformer.h.{i}."
         mask = band_mask(len(idx), cfg.attn_window if i % 2 == 1 else 0)  # GPT-3 §2.1: odd layers banded
         attn = lambda z: attention(z, *p(h + "attn.c_attn"), *p(h + "attn.c_proj"), cfg.n_head, mask)  # noqa: E731
-        mlp = lambda z: linear(gelu(linear(z, *p(h + "mlp.c_fc"))), *p(h + "mlp.c_proj"))  # noqa: E731
+        mlp = lambda z: linear(gelu(linear(z, *p(h + "mlp.c_fc")), cfg.gelu), *p(h + "mlp.c_proj"))  # noqa: E731
         if cfg.prenorm:  # GPT-2 §2.3: LayerNorm at each sub-block's input
             x = x + attn(layer_norm(x, *p(h + "ln_1")))
             x = x + mlp(layer_norm(x, *p(h + "ln_2")))
@@ -124,8 +126,9 @@ def generated(model, idx, n, **kw):  # generate yields (B, 1) tensors; collect t
 
 @pytest.mark.parametrize("layout", [
     dict(),  # GPT-2: pre-LN, final LayerNorm
-    dict(prenorm=False),  # GPT-1: post-LN, no final LayerNorm
-    dict(attn_window=4, n_layer=4),  # GPT-3: alternating dense and banded layers
+    dict(gelu="tanh"),  # GPT-2 as OpenAI's code computes it
+    dict(prenorm=False, gelu="tanh"),  # GPT-1: post-LN, no final LayerNorm
+    dict(attn_window=4, n_layer=4, gelu="tanh"),  # GPT-3: alternating dense and banded layers
     dict(bias=False),
     dict(bias=False, prenorm=False),
 ])

@@ -138,6 +138,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_bad_config_keys(tmp_path):
     assert "did you mean n_layer" in bad_input(tmp_path, "--n_layers=4")
     assert "dtype" in bad_input(tmp_path, "--dtype=float8")
+    assert "gelu" in bad_input(tmp_path, "--gelu=fast")
     assert "init_from" in bad_input(tmp_path, "--init_from=gpt5")
     assert "python prepare.py" in bad_input(tmp_path, "--dataset=no_such_data")
     assert "block_size" in bad_input(tmp_path, "--block_size=10000000")  # longer than the data
