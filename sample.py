@@ -1,5 +1,5 @@
 """
-Sample text from a trained GPT, streamed to stdout as it is generated; notes and speed go to stderr.
+Sample text from a trained GPT or AWD-LSTM, streamed to stdout as it is generated; notes and speed go to stderr.
 
 $ python sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --num_samples=3 --max_new_tokens=500
 $ python sample.py --start=FILE:prompt.txt --temperature=0 --max_new_tokens=100   # greedy, prompt from a file
@@ -7,17 +7,22 @@ $ python sample.py my_sampling.py --top_p=0.95 --seed=7   # a file assigning the
 
 An empty prompt starts from <|endoftext|> for GPT-2's BPE; for char and word vocabularies it starts from the
 newline token, or from token 0 when there is none (for word vocabularies token 0 is <eos>, the line break).
+The checkpoint's model_type says which model it holds: "gpt" (train_gpt.py), whose prompt is cropped to its
+block_size, or "awd_lstm" (train_lstm.py), which reads a prompt of any length and carries its hidden state.
 """
 
 import os
 import sys
 import time
 from contextlib import nullcontext
+from functools import partial
 
 import torch
 
+import train_gpt
+import train_lstm
 from prepare import configure, get_tokenizer
-from train_gpt import load_checkpoint, model_from_checkpoint
+from train_gpt import load_checkpoint, sample_token
 
 
 def stream_piece(decode, tokens, printed):
@@ -25,6 +30,20 @@ def stream_piece(decode, tokens, printed):
     through a multi-byte UTF-8 character, which decodes to U+FFFD until its last bytes arrive, so a trailing
     U+FFFD is held back (the final flush of each sample prints any that never complete)."""
     return decode(tokens).rstrip("\ufffd")[printed:]
+
+
+@torch.no_grad()
+def lstm_generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
+    """GPT.generate for an AWD-LSTM (in eval mode): yield (B, 1) tensors of new tokens one at a time, continuing
+    idx (B, T). The prompt runs once from a fresh hidden state, then each token is fed alone with the state carried
+    forward: the same cost per token however long the text, and no context window to crop."""
+    logits, hidden, _, _ = model(idx, model.init_hidden(idx.size(0)))  # logits (B, T, V)
+    for i in range(max_new_tokens):
+        next_token = sample_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+        yield next_token
+        if i == max_new_tokens - 1:  # no forward pass for logits nobody will use
+            return
+        logits, hidden, _, _ = model(next_token, hidden)
 
 
 if __name__ == "__main__":
@@ -70,12 +89,16 @@ if __name__ == "__main__":
             path = os.path.join(out_dir, "latest.pt")
     else:
         path = ckpt
-    checkpoint = load_checkpoint(path)  # onto the CPU: the weights then reach the device once, inside the model
-    model = model_from_checkpoint(checkpoint).to(device)
-    model.eval()
+    checkpoint = load_checkpoint(path, model_type=None)  # any model type; onto the CPU, then the device once
+    model_type = checkpoint.get("model_type", "gpt")  # checkpoints from before train_lstm.py have none: GPTs
+    builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}
+    if model_type not in builders:
+        raise SystemExit(f"sample: {path} holds a model of type '{model_type}'; sample.py knows gpt and awd_lstm")
+    model = builders[model_type](checkpoint).to(device)
+    model.eval()  # for the LSTM this also turns off all its dropouts, weight drop included
     if compile:
-        model.compile()  # compiles model.__call__ in place, which generate() goes through
-    block_size = model.config.block_size
+        model.compile()  # model.__call__, which both generators go through; Dynamo breaks its graph at nn.LSTM
+    block_size = model.config.block_size if model_type == "gpt" else None  # the LSTM has no context window
     print(f"sample: {path} (iter {checkpoint['iter_num']}, best val loss {checkpoint['best_val_loss']:.4f})",
           file=sys.stderr)
 
@@ -101,7 +124,7 @@ if __name__ == "__main__":
             tokens = [meta["eot_token"]]  # the document boundary GPT-2 was trained with
         else:  # a line break; word vocabularies have no "\n" but start with <eos>, their line break
             tokens = [meta["vocab"].index("\n") if "\n" in meta["vocab"] else 0]
-    if len(tokens) > block_size:
+    if block_size is not None and len(tokens) > block_size:
         print(f"sample: the prompt is {len(tokens)} tokens, longer than block_size={block_size}; "
               f"keeping its last {block_size}", file=sys.stderr)
         tokens = tokens[-block_size:]
@@ -111,11 +134,12 @@ if __name__ == "__main__":
 
     # generate: one sample at a time, each streamed as it is produced
     generator = torch.Generator(device=device).manual_seed(seed)
+    generate = model.generate if model_type == "gpt" else partial(lstm_generate, model)  # same arguments, same yield
     with ctx:
         for k in range(num_samples):
             t0 = time.perf_counter()
             seq, printed = list(tokens), skip
-            for next_token in model.generate(idx, max_new_tokens, temperature, top_k, top_p, generator):
+            for next_token in generate(idx, max_new_tokens, temperature, top_k, top_p, generator):
                 seq.append(next_token.item())
                 piece = stream_piece(decode, seq, printed)
                 print(piece, end="", flush=True)

@@ -247,18 +247,22 @@ def save_checkpoint(path, ckpt):
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, device="cpu"):
+def load_checkpoint(path, device="cpu", model_type="gpt"):
+    """The checkpoint dict at path if it holds a model_type model; model_type=None accepts any (sample.py reads
+    the type and builds the model itself). Checkpoints without a model_type are GPTs."""
     if not os.path.exists(path):
-        raise SystemExit(f"checkpoint: {path} does not exist (train one with train_gpt.py, or check --out_dir)")
+        raise SystemExit(f"checkpoint: {path} does not exist (check --out_dir, or train a model there first)")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)  # never unpickles arbitrary objects
     except Exception as e:  # torch's messages run to paragraphs: the exception type says enough
         raise SystemExit(f"checkpoint: {path} is truncated or corrupted, or not a torch checkpoint "
                          f"({type(e).__name__}); use another checkpoint or retrain")
     if not isinstance(ckpt, dict) or "model_args" not in ckpt:
-        raise SystemExit(f"checkpoint: {path} was not written by train_gpt.py")
-    if ckpt.get("model_type", "gpt") != "gpt":
-        raise SystemExit(f"checkpoint: {path} holds a {ckpt['model_type']} model, not a GPT")
+        raise SystemExit(f"checkpoint: {path} was not written by this project's training scripts")
+    found = ckpt.get("model_type", "gpt")
+    if model_type is not None and found != model_type:
+        wanted = "a GPT" if model_type == "gpt" else f"a {model_type} model"
+        raise SystemExit(f"checkpoint: {path} holds a {found} model, not {wanted}")
     return ckpt
 
 

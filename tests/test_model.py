@@ -473,4 +473,4 @@ def test_missing_or_foreign_checkpoint_exits(tmp_path):
     _, path = make_checkpoint(tmp_path, model_type="lstm")
     assert_one_line_exit(path, "lstm")
     save_checkpoint(path, {"weights": torch.zeros(3)})  # a valid torch file, but not one of ours
-    assert_one_line_exit(path, "not written by train_gpt.py")
+    assert_one_line_exit(path, "not written by this project's training scripts")

@@ -1,4 +1,4 @@
-"""sample.py end to end on a tiny random GPT, run in-process (runpy) so torch is imported once."""
+"""sample.py end to end on a tiny random GPT and AWD-LSTM, run in-process (runpy) so torch is imported once."""
 
 import os
 import runpy
@@ -14,7 +14,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from sample import stream_piece  # noqa: E402
-from train_gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
+import train_lstm  # noqa: E402
+from train_gpt import GPT, GPTConfig, load_checkpoint, save_checkpoint  # noqa: E402
+from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
 
 SAMPLE = os.path.join(REPO, "sample.py")
 VOCAB = sorted(set("\n !',.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -235,3 +237,109 @@ def test_gpt2_checkpoint_greedy(monkeypatch, capsys, tmp_path):
     assert samples == [enc.decode(greedy_reference(model, [enc.eot_token], 20)[1:])]
     samples, _ = run_sample(monkeypatch, capsys, *args, "--start=Hello")
     assert samples == [enc.decode(greedy_reference(model, enc.encode("Hello"), 20))]
+
+
+# -----------------------------------------------------------------------------
+# AWD-LSTM checkpoints: the same script, dispatched on the checkpoint's model_type
+
+
+def tiny_lstm(vocab_size):
+    """A random AWD-LSTM with its matrices scaled up from the init, so its logits are far from uniform, and a
+    forget-gate bias of 3 (gates i, f, g, o in nn.LSTM's bias), so it remembers the start of a long prompt: with
+    PyTorch's init its greedy text forgets anything over ~10 characters back. Its dropouts keep their non-zero
+    defaults: sample.py must switch them off with eval()."""
+    torch.manual_seed(0)
+    model = AWDLSTM(LSTMConfig(vocab_size=vocab_size, emb_size=16, hidden_size=32, n_layers=2))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.3)
+        for rnn in model.rnns:
+            rnn.bias_ih_l0[rnn.hidden_size:2 * rnn.hidden_size] = 3.0
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("out-lstm")
+    model = tiny_lstm(len(VOCAB))
+    meta = {"tokenizer": "char", "vocab_size": len(VOCAB), "vocab": VOCAB, "dtype": "uint16"}
+    train_lstm.save_checkpoint(str(out_dir / "best.pt"), dict(
+        model=model.state_dict(), model_args=asdict(model.config), meta=meta, config={}, iter_num=3,
+        best_val_loss=2.0, model_type="awd_lstm"))
+    return str(out_dir), model
+
+
+def lstm_greedy_reference(model, tokens, n):
+    """n argmax steps by hand: the prompt through a fresh hidden state, then each new token with the state carried."""
+    tokens = list(tokens)
+    with torch.no_grad():
+        logits, hidden, _, _ = model(torch.tensor([tokens]), model.init_hidden(1))
+        for _ in range(n):
+            tokens.append(int(logits[0, -1].argmax()))
+            logits, hidden, _, _ = model(torch.tensor([tokens[-1:]]), hidden)
+    return tokens
+
+
+def test_lstm_greedy_matches_reference(lstm_run, monkeypatch, capsys):
+    out_dir, model = lstm_run
+    prompt = "ROMEO:"
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", f"--start={prompt}", "--temperature=0",
+                              "--num_samples=2", "--max_new_tokens=30")
+    expected = chars(lstm_greedy_reference(model, [VOCAB.index(c) for c in prompt], 30))
+    assert samples == [expected, expected]
+    assert "(iter 3, best val loss 2.0000)" in err
+
+
+def test_lstm_seed_decides_the_samples(lstm_run, monkeypatch, capsys):
+    out_dir, _ = lstm_run
+    args = [f"--out_dir={out_dir}", "--start=ROMEO:", "--num_samples=2", "--max_new_tokens=40", "--top_k=20",
+            "--top_p=0.95"]
+    first, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
+    again, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
+    other, _ = run_sample(monkeypatch, capsys, *args, "--seed=2")
+    assert first == again
+    assert first != other
+    assert first[0] != first[1]
+
+
+def test_lstm_one_character_per_token(lstm_run, monkeypatch, capsys):
+    out_dir, _ = lstm_run
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=ab", "--num_samples=3",
+                              "--max_new_tokens=50")
+    assert [len(s) for s in samples] == [2 + 50] * 3
+    assert all(s.startswith("ab") for s in samples)
+    assert err.count("tokens/s") == 3
+
+
+def test_lstm_long_prompt_is_not_cropped(lstm_run, monkeypatch, capsys):
+    out_dir, model = lstm_run
+    prompt = "To be, or not to be: that is the question. Whether 'tis nobler in the mind to suffer"  # 85 characters
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", f"--start={prompt}", "--temperature=0",
+                              "--num_samples=1", "--max_new_tokens=10")
+    assert "block_size" not in err and "keeping its last" not in err
+    # the continuation is conditioned on the whole prompt, which this model tells from its last 80 characters
+    tokens = [VOCAB.index(c) for c in prompt]
+    expected = lstm_greedy_reference(model, tokens, 10)
+    assert expected[-10:] != lstm_greedy_reference(model, tokens[-80:], 10)[-10:]
+    assert samples == [chars(expected)]
+
+
+def test_unknown_model_type_one_line(lstm_run, monkeypatch, capsys, tmp_path):
+    out_dir, _ = lstm_run
+    ckpt = torch.load(os.path.join(out_dir, "best.pt"), weights_only=True)
+    path = str(tmp_path / "other.pt")
+    train_lstm.save_checkpoint(path, {**ckpt, "model_type": "something_else"})
+    with pytest.raises(SystemExit) as e:
+        run_sample(monkeypatch, capsys, f"--ckpt={path}", "--max_new_tokens=5")
+    message = str(e.value)
+    assert "\n" not in message and path in message and "'something_else'" in message, message
+    assert capsys.readouterr().out == ""
+
+
+def test_gpt_loader_still_rejects_lstm(lstm_run):
+    path = os.path.join(lstm_run[0], "best.pt")
+    with pytest.raises(SystemExit, match="holds a awd_lstm model, not a GPT"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, model_type=None)["model_type"] == "awd_lstm"  # what sample.py asks for
+    assert train_lstm.load_checkpoint(path)["model_type"] == "awd_lstm"  # and the fixture is a real LSTM checkpoint

@@ -1,0 +1,491 @@
+"""
+The AWD-LSTM language model that ULMFiT pretrains, and its training loop.
+
+$ python train_lstm.py config/lstm_shakespeare_char.py                       # a quick CPU run
+$ python prepare.py ptb --from ../shared/data/ptb && python train_lstm.py config/awd_lstm_ptb.py
+
+Merity, Keskar & Socher 2017, "Regularizing and Optimizing LSTM Language Models" (AWD-LSTM): a 3-layer LSTM
+regularised with DropConnect on the hidden-to-hidden weights ("weight drop", §2), variational (locked)
+dropout (§4.2), embedding dropout (§4.3), weight tying (§4.4), activation and temporal activation regularisation
+(§4.6), variable-length BPTT (§4.1) and NT-ASGD (§3). Howard & Ruder 2018 (ULMFiT, §3.1) pretrain this model.
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# -----------------------------------------------------------------------------
+# model
+
+
+@dataclass
+class LSTMConfig:
+    vocab_size: int = 10000
+    emb_size: int = 400  # also the last layer's size, so the decoder can share the embedding (§4.4)
+    hidden_size: int = 1150
+    n_layers: int = 3
+    dropout_emb: float = 0.1  # embedding dropout: whole words removed from the table (§4.3, "dropoute")
+    dropout_in: float = 0.4  # locked dropout on the embedding output ("dropouti")
+    dropout_hidden: float = 0.25  # locked dropout between LSTM layers ("dropouth")
+    dropout_out: float = 0.4  # locked dropout on the last layer's output ("dropout")
+    weight_drop: float = 0.5  # DropConnect on each hidden-to-hidden matrix ("wdrop")
+
+
+def dropout_mask(x, shape, p):
+    """A mask of 0 and 1/(1-p): what survives is scaled so the expectation is unchanged."""
+    return x.new_empty(shape).bernoulli_(1 - p) / (1 - p)
+
+
+def locked_dropout(x, p, training):
+    """Variational dropout (Gal & Ghahramani 2016, §4.2): x (B, T, C) gets one mask per sequence, shared over time."""
+    if not training or p == 0:
+        return x
+    return x * dropout_mask(x, (x.size(0), 1, x.size(2)), p)
+
+
+def embedding_dropout(weight, idx, p, training):
+    """Drop whole words (§4.3): zero rows of the embedding table, scale the rest by 1/(1-p). (B, T) -> (B, T, E)"""
+    if training and p > 0:
+        weight = weight * dropout_mask(weight, (weight.size(0), 1), p)
+    return F.embedding(idx, weight)
+
+
+class AWDLSTM(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = nn.Embedding(c.vocab_size, c.emb_size)
+        sizes = [c.emb_size] + [c.hidden_size] * (c.n_layers - 1) + [c.emb_size]  # 400 -> 1150 -> 1150 -> 400
+        self.rnns = nn.ModuleList([nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(c.n_layers)])
+        self.decoder = nn.Linear(c.emb_size, c.vocab_size)
+        self.decoder.weight = self.encoder.weight  # weight tying (§4.4; Inan et al. 2016, Press & Wolf 2016)
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)  # as awd-lstm-lm; the LSTMs keep PyTorch's U(-1/sqrt(H), .)
+        nn.init.zeros_(self.decoder.bias)
+
+    def init_hidden(self, batch_size):
+        """Zero (h, c) per layer, each (1, B, H): passed into forward and returned by it, never kept here."""
+        w = self.encoder.weight
+        return [(w.new_zeros(1, batch_size, rnn.hidden_size), w.new_zeros(1, batch_size, rnn.hidden_size))
+                for rnn in self.rnns]
+
+    def forward(self, idx, hidden):
+        """idx (B, T), hidden from init_hidden or the previous call. Returns logits (B, T, V), the new hidden
+        state, and the last layer's output before and after its dropout (B, T, E), for TAR and AR."""
+        new_hidden, raw_output, output = self.encode(idx, hidden)
+        return self.decoder(output), new_hidden, raw_output, output
+
+    def encode(self, idx, hidden):
+        """Everything but the decoder: the training loop decodes in a compiled head (see there)."""
+        c = self.config
+        x = embedding_dropout(self.encoder.weight, idx, c.dropout_emb, self.training)
+        x = locked_dropout(x, c.dropout_in, self.training)
+        new_hidden = []
+        for i, (rnn, h) in enumerate(zip(self.rnns, hidden)):
+            # DropConnect on W_hh (§2): one mask for the whole sequence, the same for every time step. The
+            # dropped matrix is passed in for this call only, so the Parameter stays the raw weight, gradients
+            # reach it through the mask, and nn.LSTM still runs its fused (cuDNN) kernel.
+            w_hh = F.dropout(rnn.weight_hh_l0, c.weight_drop, self.training)
+            x, h = torch.func.functional_call(rnn, {"weight_hh_l0": w_hh}, (x, h), strict=False)
+            new_hidden.append(h)
+            if i < len(self.rnns) - 1:
+                x = locked_dropout(x, c.dropout_hidden, self.training)
+        return new_hidden, x, locked_dropout(x, c.dropout_out, self.training)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())  # the tied table counts once
+
+
+def activation_regularization(output, alpha):
+    """AR (§4.6): alpha * mean of the squared (dropped) last-layer output, keeping activations small."""
+    return alpha * output.pow(2).mean()
+
+
+def temporal_activation_regularization(raw_output, beta):
+    """TAR (§4.6): beta * mean squared change of the raw last-layer output between steps: slowness. (B, T, E)"""
+    return beta * (raw_output[:, 1:] - raw_output[:, :-1]).pow(2).mean()
+
+
+def bptt_length(bptt, rng):
+    """Variable-length BPTT (§4.1): base bptt with p=0.95, else bptt/2, then N(that, 5), at least 5 tokens."""
+    base = bptt if rng.random() < 0.95 else bptt / 2
+    return max(5, int(rng.normal(base, 5)))
+
+
+def nt_asgd_should_switch(val_losses, nonmono):
+    """Non-monotonically triggered ASGD (§3, Algorithm 1): switch to averaging once the newest validation loss is
+    worse than the best of those before the last `nonmono` checks. val_losses: one per check, newest last."""
+    *before, newest = val_losses
+    return len(before) > nonmono and newest > min(before[:-nonmono])
+
+# -----------------------------------------------------------------------------
+# checkpoints: as train_gpt.py's (written atomically, read with weights_only=True), with model_type "awd_lstm"
+
+
+def save_checkpoint(path, ckpt):
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves half a checkpoint
+
+
+def load_checkpoint(path, device="cpu"):
+    if not os.path.exists(path):
+        raise SystemExit(f"checkpoint: {path} does not exist (check --out_dir, or train a model there first)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch's messages run to paragraphs: the exception type says enough
+        raise SystemExit(f"checkpoint: {path} is truncated or corrupted, or not a torch checkpoint "
+                         f"({type(e).__name__}); use another checkpoint or retrain")
+    if not isinstance(ckpt, dict) or "model_args" not in ckpt:
+        raise SystemExit(f"checkpoint: {path} was not written by this project's training scripts")
+    if ckpt.get("model_type") != "awd_lstm":
+        raise SystemExit(f"checkpoint: {path} holds a {ckpt.get('model_type', 'gpt')} model, not an AWD-LSTM "
+                         "(train_gpt.py's checkpoints load with train_gpt.py)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt):
+    model = AWDLSTM(LSTMConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
+def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
+    """Slanted triangular learning rate (ULMFiT §3.2, eq. 3): a short linear rise over cut_frac of the steps to
+    lr_max, then a long linear decay to lr_max/ratio."""
+    cut = max(1, math.floor(total * cut_frac))
+    p = it / cut if it < cut else 1 - (it - cut) / (cut * (1 / cut_frac - 1))
+    return lr_max * (1 + max(p, 0.0) * (ratio - 1)) / ratio
+
+# -----------------------------------------------------------------------------
+# training
+
+if __name__ == "__main__":
+    from contextlib import nullcontext
+
+    import numpy as np
+
+    from prepare import REPO_DIR, configure, load_meta, load_split
+
+    # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
+    # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
+    _before = set(globals())
+    # I/O
+    out_dir = "out-lstm-shakespeare-char"
+    log_interval = 50
+    init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/latest.pt)
+    eval_only = False  # evaluate latest.pt (resume) on val and test, then exit
+    # data
+    dataset = "shakespeare_char"
+    batch_size = 32
+    bptt = 70  # base BPTT length (§4.1)
+    eval_batch_size = 10  # as awd-lstm-lm: validation in 10 streams
+    test_batch_size = 1  # and test as one stream, every token seeing all that precedes it
+    # model
+    emb_size = 128
+    hidden_size = 512
+    n_layers = 3
+    dropout_emb = 0.0  # characters: dropping a whole character type everywhere hurts more than it regularises
+    dropout_in = 0.1
+    dropout_hidden = 0.1
+    dropout_out = 0.1
+    weight_drop = 0.2
+    alpha = 2.0  # AR on the dropped last-layer output (§4.6)
+    beta = 1.0  # TAR on the raw last-layer output (§4.6)
+    # optimizer: 'sgd' (switching to averaged SGD by the non-monotone rule, §3) or 'adam' (STLR schedule)
+    optimizer_name = "adam"
+    learning_rate = 3e-3  # peak lr for adam; the constant lr for sgd (the paper: 30)
+    weight_decay = 1.2e-6  # L2, as awd-lstm-lm
+    nonmono = 5  # NT-ASGD: epochs of no improvement over the best before the last `nonmono` ones
+    beta1 = 0.7  # ULMFiT's Adam betas (fastai): a short first-moment memory suits the rising and falling lr
+    beta2 = 0.99
+    cut_frac = 0.1  # STLR: fraction of the steps spent increasing the lr (ULMFiT §3.2)
+    stlr_ratio = 32  # STLR: how much smaller the lowest lr is than the peak
+    grad_clip = 0.25
+    epochs = 2
+    max_iters = 0  # stop after this many steps in all (0: run every epoch)
+    max_seconds = 0  # stop after this much training time, evaluation excluded (0: no limit), for equal-time comparisons
+    # system
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
+    compile = torch.cuda.is_available()  # the decoder and loss only: see below
+    seed = 1337
+    config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
+    globals().update(config)
+    if optimizer_name not in ("sgd", "adam"):
+        raise SystemExit(f"config: optimizer_name must be 'sgd' or 'adam', not '{optimizer_name}'")
+    if nonmono < 1:
+        raise SystemExit(f"config: nonmono must be at least 1 (epochs to look back for NT-ASGD), not {nonmono}")
+    if init_from not in ("scratch", "resume"):
+        raise SystemExit(f"config: init_from must be 'scratch' or 'resume', not '{init_from}'")
+
+    # device and precision, as in train_gpt.py
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    if dtype == "auto":
+        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+    scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")
+
+    # data: each split as B contiguous streams side by side, read left to right with the hidden state carried
+    meta = load_meta(dataset)
+
+    def batchify(split, streams):
+        data = torch.from_numpy(load_split(dataset, split, meta).astype(np.int32))
+        n = len(data) // streams
+        if n < 2:
+            raise SystemExit(f"data: the {split} split of '{dataset}' is too short for {streams} streams")
+        return data[:n * streams].view(streams, n).to(device)  # (B, N): row b is the b-th slice of the text
+
+    train_data, val_data = batchify("train", batch_size), batchify("val", eval_batch_size)
+    test_data = batchify("test", test_batch_size) if "test" in meta["splits"] else None
+
+    # model and optimizer
+    os.makedirs(out_dir, exist_ok=True)
+    latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
+    torch.manual_seed(seed)
+    model_args = dict(vocab_size=meta["vocab_size"], emb_size=emb_size, hidden_size=hidden_size, n_layers=n_layers,
+                      dropout_emb=dropout_emb, dropout_in=dropout_in, dropout_hidden=dropout_hidden,
+                      dropout_out=dropout_out, weight_drop=weight_drop)
+    ckpt = None
+    if init_from == "resume":
+        ckpt = load_checkpoint(latest_path, device)
+        for k in ("tokenizer", "vocab_size", "vocab"):
+            if ckpt["meta"].get(k) != meta.get(k):
+                raise SystemExit(f"checkpoint: {latest_path} was trained on another vocabulary than dataset "
+                                 f"'{dataset}' ({k} differs): train on the same dataset, or init_from='scratch'")
+        for k in ("vocab_size", "emb_size", "hidden_size", "n_layers"):
+            if ckpt["model_args"][k] != model_args[k]:
+                raise SystemExit(f"resume: {latest_path} has {k}={ckpt['model_args'][k]} but the config says "
+                                 f"{model_args[k]}: use the settings of the run you resume")
+    elif os.path.exists(latest_path) and not eval_only:  # never overwrite an earlier run's checkpoints
+        raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
+                         f"or choose another --out_dir, or delete {out_dir}")
+    model = AWDLSTM(LSTMConfig(**model_args)).to(device)
+    steps_per_epoch = math.ceil((train_data.size(1) - 1) / bptt)  # for STLR's length; variable BPTT averages ~bptt
+    total_steps = max_iters or epochs * steps_per_epoch
+
+    def make_optimizer(name):
+        if name == "adam":
+            return torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(beta1, beta2),
+                                    weight_decay=weight_decay)
+        if name == "sgd":
+            return torch.optim.SGD(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        # averaged SGD: plain SGD steps (lambd=0, no lr decay) whose running average of the weights, kept in
+        # the optimizer state as 'ax', is what gets evaluated and, in the end, used (§3)
+        return torch.optim.ASGD(model.parameters(), lr=learning_rate, t0=0, lambd=0.0, weight_decay=weight_decay)
+
+    # training state: everything a resume needs to continue exactly where it stopped
+    state = dict(iter_num=0, epoch=1, pos=0, optimizer_name=optimizer_name, val_losses=[], best_val_loss=float("inf"))
+    rng = np.random.default_rng(seed)  # BPTT lengths
+    hidden = model.init_hidden(batch_size)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        state = ckpt["state"]
+        optimizer = make_optimizer(state["optimizer_name"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["scaler"]:
+            scaler.load_state_dict(ckpt["scaler"])
+        rng.bit_generator.state = json.loads(ckpt["rng"]["bptt"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if device_type == "cuda" and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        hidden = [(h.to(device), c.to(device)) for h, c in ckpt["hidden"]]
+    else:
+        optimizer = make_optimizer(optimizer_name)
+    ckpt = None
+
+    # the loss head: Dynamo cannot trace nn.LSTM (it would graph-break and run cuDNN eagerly anyway), so we
+    # compile only what follows it: the tied decoder and the softmax cross-entropy over the vocabulary, which
+    # for word-level vocabularies is the largest matmul and the largest activation of the step
+    def head_loss(output, targets):
+        logits = model.decoder(output)
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1).long())
+
+    if compile:
+        head_loss = torch.compile(head_loss)
+
+    def detach(hidden):  # truncated BPTT: keep the state, drop the graph that produced it
+        return [(h.detach(), c.detach()) for h, c in hidden]
+
+    @torch.no_grad()
+    def evaluate(data):
+        """Exact mean loss per token over a whole split, read in order with the hidden state carried."""
+        model.eval()
+        h, total, count = model.init_hidden(data.size(0)), 0.0, 0
+        for i in range(0, data.size(1) - 1, bptt):
+            n = min(bptt, data.size(1) - 1 - i)
+            with ctx:
+                h, _, output = model.encode(data[:, i:i + n].long(), h)
+                total += head_loss(output, data[:, i + 1:i + 1 + n]).item() * output.size(0) * n
+            count += output.size(0) * n
+        model.train()
+        return total / count
+
+    def averaged(fn):
+        """Run fn with the model's weights replaced by ASGD's running averages, when averaging has begun (§3)."""
+        if state["optimizer_name"] != "asgd" or not optimizer.state:  # no average before the first ASGD step
+            return fn()
+        saved = [p.detach().clone() for p in model.parameters()]
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(optimizer.state[p]["ax"])
+        try:
+            return fn()
+        finally:
+            with torch.no_grad():
+                for p, s in zip(model.parameters(), saved):
+                    p.copy_(s)
+
+    def report(split, loss):
+        """loss, perplexity and bits per byte (from meta.json's byte counts, so tokenizers compare)."""
+        s = meta["splits"][split]
+        bpb = loss / math.log(2) * s["tokens"] / s["bytes"] if s.get("bytes") else None
+        return {f"{split}_loss": loss, f"{split}_ppl": math.exp(loss), f"{split}_bpb": bpb}
+
+    def save(path):
+        rng_state = {"torch": torch.get_rng_state(), "bptt": json.dumps(rng.bit_generator.state)}
+        if device_type == "cuda":
+            rng_state["cuda"] = torch.cuda.get_rng_state(device)
+        save_checkpoint(path, dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                   scaler=scaler.state_dict(), model_args=model_args, state=state,
+                                   hidden=[(h.cpu(), c.cpu()) for h, c in detach(hidden)], rng=rng_state,
+                                   iter_num=state["iter_num"], best_val_loss=state["best_val_loss"],
+                                   config=config, meta=meta, model_type="awd_lstm"))
+
+    def log_json(record):
+        with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    try:
+        version = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_DIR, capture_output=True,
+                                 text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        version = "unknown"
+    print(f"origins train_lstm.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
+          f"{model.num_params():,} parameters | {steps_per_epoch} steps per epoch")
+    print("config: " + json.dumps(config))
+    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config})
+
+    if eval_only:
+        results = averaged(lambda: {**report("val", evaluate(val_data)),
+                                    **(report("test", evaluate(test_data)) if test_data is not None else {})})
+        print(" | ".join(f"{k} {v:.4f}" for k, v in results.items() if v is not None))
+        log_json({"iter": state["iter_num"], **results})
+        sys.exit(0)
+
+    # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
+    interrupted = False
+
+    def on_sigint(signum, frame):
+        global interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        print("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit without saving)", flush=True)
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+
+    def stop(message, code):
+        signal.signal(signal.SIGINT, previous_handler)
+        if code == 130:  # interrupted, saved: say so, and exit as a Ctrl-C'd program does
+            print(message)
+            sys.exit(130)
+        raise SystemExit(message)
+
+    # the loop: epochs over the batchified stream, variable-length BPTT windows, evaluation after each epoch
+    model.train()
+    t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
+    train_seconds = 0.0  # this run's, for max_seconds
+
+    def budget_left():
+        return not (max_iters and state["iter_num"] >= max_iters) and not (max_seconds and train_seconds >= max_seconds)
+
+    while state["epoch"] <= epochs and budget_left():
+        while state["pos"] < train_data.size(1) - 2 and budget_left():
+            t_step = time.time()
+            seq_len = min(bptt_length(bptt, rng), train_data.size(1) - 1 - state["pos"])
+            if state["optimizer_name"] == "adam":
+                lr = stlr(state["iter_num"], total_steps, learning_rate, cut_frac, stlr_ratio)
+            else:
+                lr = learning_rate
+            for group in optimizer.param_groups:  # a longer window is a bigger step: scale the lr with it (§4.1)
+                group["lr"] = lr * seq_len / bptt
+            i = state["pos"]
+            x, y = train_data[:, i:i + seq_len].long(), train_data[:, i + 1:i + 1 + seq_len]
+            hidden = detach(hidden)
+            with ctx:
+                hidden, raw_output, output = model.encode(x, hidden)
+                raw_loss = head_loss(output, y)
+                loss = (raw_loss + activation_regularization(output.float(), alpha)
+                        + temporal_activation_regularization(raw_output.float(), beta))
+            scaler.scale(loss).backward()
+            if grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            state["pos"] += seq_len
+            state["iter_num"] += 1
+            steps_since_log += 1
+            tokens_since_log += x.numel()
+            lossf = raw_loss.item()
+            train_seconds += time.time() - t_step
+            if not math.isfinite(lossf):
+                kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
+                stop(f"loss is {lossf} at step {state['iter_num']}: stopping without saving; {kept}. "
+                     "Try a lower learning_rate or dtype=float32", 1)
+            if state["iter_num"] % log_interval == 0:
+                dt = time.time() - t_log
+                print(f"epoch {state['epoch']} step {state['iter_num']} | loss {lossf:.4f} | ppl {math.exp(lossf):.1f} | "
+                      f"lr {lr:.2e} | {dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s",
+                      flush=True)
+                log_json({"iter": state["iter_num"], "epoch": state["epoch"], "loss": lossf, "lr": lr,
+                          "ms": dt / steps_since_log * 1000, "tok_s": tokens_since_log / dt})
+                t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
+            if interrupted:
+                save(latest_path)
+                stop(f"interrupted at step {state['iter_num']}: saved {latest_path}; continue with --init_from=resume", 130)
+
+        # end of an epoch (or of max_iters): evaluate, keep the best, and decide on averaging
+        val_loss = averaged(lambda: evaluate(val_data))
+        if not math.isfinite(val_loss):
+            stop(f"validation loss is {val_loss} at step {state['iter_num']}: stopping without saving", 1)
+        state["val_losses"].append(val_loss)
+        results = report("val", val_loss)
+        print(f"epoch {state['epoch']} step {state['iter_num']} | val loss {val_loss:.4f} | val ppl "
+              f"{results['val_ppl']:.2f}" + (f" | val bpb {results['val_bpb']:.4f}" if results["val_bpb"] else ""))
+        log_json({"iter": state["iter_num"], "epoch": state["epoch"], **results})
+        if (state["optimizer_name"] == "sgd" and nt_asgd_should_switch(state["val_losses"], nonmono)):
+            print(f"switching to averaged SGD at epoch {state['epoch']} (non-monotone trigger, nonmono={nonmono})")
+            state["optimizer_name"] = "asgd"
+            optimizer = make_optimizer("asgd")
+        finished_epoch = state["pos"] >= train_data.size(1) - 2
+        if finished_epoch:  # a new epoch starts from the beginning of the text with a fresh state
+            state["epoch"], state["pos"] = state["epoch"] + 1, 0
+            hidden = model.init_hidden(batch_size)
+        if val_loss < state["best_val_loss"]:
+            state["best_val_loss"] = val_loss
+            averaged(lambda: save(best_path))  # the weights that scored it: ASGD's averages once averaging
+        save(latest_path)
+
+    signal.signal(signal.SIGINT, previous_handler)
+
+    # final: the best checkpoint on test, with the exact sequential pass
+    if test_data is not None:
+        model.load_state_dict(load_checkpoint(best_path, device)["model"])
+        results = report("test", evaluate(test_data))
+        print(f"test loss {results['test_loss']:.4f} | test ppl {results['test_ppl']:.2f}"
+              + (f" | test bpb {results['test_bpb']:.4f}" if results["test_bpb"] else ""))
+        log_json({"iter": state["iter_num"], **results})
