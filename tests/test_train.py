@@ -4,13 +4,13 @@ Ctrl-C, NaN, the learning-rate schedule, logs, and the one-line messages for bad
 import json
 import math
 import os
-import runpy
 import signal
 import subprocess
 import sys
 
 import pytest
 import torch
+from scripts import run_script, script_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "train_gpt.py")
@@ -20,32 +20,11 @@ TINY = ["--batch_size=4", "--block_size=32", "--n_layer=2", "--n_head=2", "--n_e
 
 
 def train(out_dir, *args):
-    """Run train_gpt.py in this process (no torch re-import); return its exit code (0 when it finished)."""
-    argv = sys.argv
-    sys.argv = [SCRIPT, *TINY, f"--out_dir={out_dir}", *args]
-    try:
-        runpy.run_path(SCRIPT, run_name="__main__")
-        return 0
-    except SystemExit as e:
-        if not isinstance(e.code, int):
-            raise
-        return e.code
-    finally:
-        sys.argv = argv
+    return run_script(SCRIPT, [*TINY, f"--out_dir={out_dir}", *args])
 
 
 def bad_input(tmp_path, *args, out_dir=None):
-    """The SystemExit message train_gpt.py gives for bad input: must be exactly one line."""
-    with pytest.raises(SystemExit) as e:
-        argv = sys.argv
-        sys.argv = [SCRIPT, *TINY, f"--out_dir={out_dir or tmp_path / 'out'}", *args]
-        try:
-            runpy.run_path(SCRIPT, run_name="__main__")
-        finally:
-            sys.argv = argv
-    message = str(e.value.code)
-    assert "\n" not in message and message
-    return message
+    return script_error(SCRIPT, [*TINY, f"--out_dir={out_dir or tmp_path / 'out'}", *args])
 
 
 def step_losses(out_dir):

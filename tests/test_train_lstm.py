@@ -4,13 +4,13 @@
 import json
 import math
 import os
-import runpy
 import signal
 import subprocess
 import sys
 
 import pytest
 import torch
+from scripts import run_script, script_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "train_lstm.py")
@@ -27,32 +27,11 @@ def one_thread():  # tiny models: a second thread only adds overhead on a busy m
 
 
 def run(out_dir, *args):
-    """Run train_lstm.py in this process; return its exit code (0 when it finished)."""
-    argv = sys.argv
-    sys.argv = [SCRIPT, *TINY, f"--out_dir={out_dir}", *args]
-    try:
-        runpy.run_path(SCRIPT, run_name="__main__")
-        return 0
-    except SystemExit as e:
-        if isinstance(e.code, int) or e.code is None:
-            return e.code or 0
-        raise
-    finally:
-        sys.argv = argv
+    return run_script(SCRIPT, [*TINY, f"--out_dir={out_dir}", *args])
 
 
 def message(out_dir, *args):
-    """The one-line SystemExit message for bad input."""
-    with pytest.raises(SystemExit) as e:
-        argv = sys.argv
-        sys.argv = [SCRIPT, *TINY, f"--out_dir={out_dir}", *args]
-        try:
-            runpy.run_path(SCRIPT, run_name="__main__")
-        finally:
-            sys.argv = argv
-    text = str(e.value.code)
-    assert text and "\n" not in text
-    return text
+    return script_error(SCRIPT, [*TINY, f"--out_dir={out_dir}", *args])
 
 
 def records(out_dir):
