@@ -82,8 +82,9 @@ def chars(tokens):
     return "".join(VOCAB[t] for t in tokens)
 
 
-def test_seed_decides_the_samples(char_run, monkeypatch, capsys):
-    out_dir, _ = char_run
+@pytest.mark.parametrize("run", ["char_run", "lstm_run"])  # a GPT and an AWD-LSTM checkpoint
+def test_seed_decides_the_samples(run, request, monkeypatch, capsys):
+    out_dir, _ = request.getfixturevalue(run)
     args = [f"--out_dir={out_dir}", "--start=ROMEO:", "--num_samples=2", "--max_new_tokens=40", "--top_k=20",
             "--top_p=0.95"]
     first, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
@@ -104,9 +105,10 @@ def test_greedy_matches_full_recompute(char_run, monkeypatch, capsys):
     assert samples == [expected, expected]
 
 
-def test_one_character_per_token(char_run, monkeypatch, capsys):
-    out_dir, _ = char_run
-    # 50 new tokens overrun block_size=32, so generation goes on past a refill of the KV cache
+@pytest.mark.parametrize("run", ["char_run", "lstm_run"])
+def test_one_character_per_token(run, request, monkeypatch, capsys):
+    out_dir, _ = request.getfixturevalue(run)
+    # 50 new tokens overrun the GPT's block_size=32, so generation goes on past a refill of the KV cache
     samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=ab", "--num_samples=3",
                               "--max_new_tokens=50")
     assert [len(s) for s in samples] == [2 + 50] * 3
@@ -289,27 +291,6 @@ def test_lstm_greedy_matches_reference(lstm_run, monkeypatch, capsys):
     expected = chars(lstm_greedy_reference(model, [VOCAB.index(c) for c in prompt], 30))
     assert samples == [expected, expected]
     assert "(iter 3, best val loss 2.0000)" in err
-
-
-def test_lstm_seed_decides_the_samples(lstm_run, monkeypatch, capsys):
-    out_dir, _ = lstm_run
-    args = [f"--out_dir={out_dir}", "--start=ROMEO:", "--num_samples=2", "--max_new_tokens=40", "--top_k=20",
-            "--top_p=0.95"]
-    first, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
-    again, _ = run_sample(monkeypatch, capsys, *args, "--seed=1")
-    other, _ = run_sample(monkeypatch, capsys, *args, "--seed=2")
-    assert first == again
-    assert first != other
-    assert first[0] != first[1]
-
-
-def test_lstm_one_character_per_token(lstm_run, monkeypatch, capsys):
-    out_dir, _ = lstm_run
-    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=ab", "--num_samples=3",
-                              "--max_new_tokens=50")
-    assert [len(s) for s in samples] == [2 + 50] * 3
-    assert all(s.startswith("ab") for s in samples)
-    assert err.count("tokens/s") == 3
 
 
 def test_lstm_long_prompt_is_not_cropped(lstm_run, monkeypatch, capsys):
