@@ -23,6 +23,7 @@ import difflib
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 import zipfile
@@ -105,6 +106,14 @@ def configure(defaults, argv=None):
                 config[key] = _coerce(key, value, config[key], path)
     return config
 
+def code_version():
+    """The repository's commit (with -dirty for local edits), logged with every run's config so results trace back."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_DIR, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
 # -----------------------------------------------------------------------------
 # tokenizers: char and word keep their vocabulary in meta.json, gpt2 is tiktoken's BPE
 
@@ -186,6 +195,15 @@ def load_meta(name):
         raise SystemExit(f"data: dataset '{name}' is not prepared in {DATA_DIR}: run `{prepare_command(name)}`")
     with open(path) as f:
         return json.load(f)
+
+
+def check_vocab(ckpt_meta, meta, path, dataset):
+    """A checkpoint is only usable on data numericalised with the same vocabulary."""
+    def describe(m):
+        return f"{m['tokenizer']} vocabulary of {m['vocab_size']}"
+    if any(ckpt_meta.get(k) != meta.get(k) for k in ("tokenizer", "vocab_size", "vocab")):
+        raise SystemExit(f"checkpoint: {path} was trained on a {describe(ckpt_meta)}, but dataset '{dataset}' has a "
+                         f"{describe(meta)}: train on the same dataset, or start fresh with init_from='scratch'")
 
 
 def load_split(name, split, meta=None):

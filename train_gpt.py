@@ -18,7 +18,6 @@ import signal
 import sys
 import time
 import json
-import subprocess
 from dataclasses import dataclass, asdict
 
 import torch
@@ -272,16 +271,6 @@ def model_from_checkpoint(ckpt):
     return model
 
 
-def check_vocab(ckpt_meta, meta, path, dataset):
-    """A checkpoint is only usable on data numericalised with the same vocabulary."""
-    def describe(m):
-        return f"{m['tokenizer']} vocabulary of {m['vocab_size']}"
-    same = all(ckpt_meta.get(k) == meta.get(k) for k in ("tokenizer", "vocab_size", "vocab"))
-    if not same:
-        raise SystemExit(f"checkpoint: {path} was trained on a {describe(ckpt_meta)}, but dataset '{dataset}' has a "
-                         f"{describe(meta)}: train on the same dataset, or start fresh with init_from='scratch'")
-
-
 # peak dense bf16 tensor-core FLOP/s by GPU name, for MFU (datasheets; sparsity excluded)
 PEAK_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12),
               ("L40S", 362e12), ("L4", 121e12), ("A10", 125e12), ("4090", 165e12), ("3090", 71e12),
@@ -304,9 +293,9 @@ if __name__ == "__main__":
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from prepare import REPO_DIR, configure, get_tokenizer, load_meta, load_split
+    from prepare import check_vocab, code_version, configure, get_tokenizer, load_meta, load_split
 
-    # default settings: a small character-level GPT on the bundled Shakespeare, about 90 s on two CPU cores
+    # default settings: a small character-level GPT on the bundled Shakespeare, about 85 s on two CPU cores
     # (config/shakespeare_char_cpu.py says why these values)
     _before = set(globals())
     # I/O
@@ -487,11 +476,7 @@ if __name__ == "__main__":
             with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    try:
-        version = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_DIR, capture_output=True,
-                                 text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        version = "unknown"
+    version = code_version()
     peak = peak_flops(device)
     if master:
         print(f"origins train_gpt.py @ {version} | torch {torch.__version__} | {device} {dtype} | "

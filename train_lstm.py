@@ -14,7 +14,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -174,7 +173,7 @@ if __name__ == "__main__":
 
     import numpy as np
 
-    from prepare import REPO_DIR, configure, load_meta, load_split
+    from prepare import check_vocab, code_version, configure, load_meta, load_split
 
     # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
     # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
@@ -260,10 +259,7 @@ if __name__ == "__main__":
     ckpt = None
     if init_from == "resume":
         ckpt = load_checkpoint(latest_path, device)
-        for k in ("tokenizer", "vocab_size", "vocab"):
-            if ckpt["meta"].get(k) != meta.get(k):
-                raise SystemExit(f"checkpoint: {latest_path} was trained on another vocabulary than dataset "
-                                 f"'{dataset}' ({k} differs): train on the same dataset, or init_from='scratch'")
+        check_vocab(ckpt["meta"], meta, latest_path, dataset)
         for k in ("vocab_size", "emb_size", "hidden_size", "n_layers"):
             if ckpt["model_args"][k] != model_args[k]:
                 raise SystemExit(f"resume: {latest_path} has {k}={ckpt['model_args'][k]} but the config says "
@@ -368,11 +364,7 @@ if __name__ == "__main__":
         with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
 
-    try:
-        version = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_DIR, capture_output=True,
-                                 text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        version = "unknown"
+    version = code_version()
     print(f"origins train_lstm.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
           f"{model.num_params():,} parameters | {steps_per_epoch} steps per epoch")
     print("config: " + json.dumps(config))
