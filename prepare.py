@@ -13,18 +13,30 @@ $ python prepare.py wikitext103 --max_vocab 60000             # ULMFiT's vocabul
 $ python prepare.py text --input a.txt b.jsonl --out mydata   # your own documents
 $ python prepare.py fineweb10B --shards 8                     # llm.c GPT-2 shards, 100M tokens each
 
+Prepare a classification task for finetune.py: data/OUT/{split}.jsonl, one {"text", "label"} a line, and task.json.
+$ python prepare.py trec --from ../shared/data/trec           # TREC-6 questions: train 5,452, test 500
+$ python prepare.py sst2 --from ../shared/data/sst2           # GLUE SST-2 sentences: train, val (GLUE's dev)
+$ python prepare.py imdb                                      # IMDb reviews: train, test, 50,000 unlabelled (unsup)
+$ python prepare.py ag_news                                   # AG News: World, Sports, Business, Sci/Tech
+$ python prepare.py task --input train.csv dev.jsonl --out mytask  # your own labelled text (columns text, label)
+
 The config helper every script uses:
 $ python train_gpt.py config/gpt2.py --batch_size=8
 """
 
 import argparse
 import ast
+import csv
 import difflib
 import hashlib
+import html
+import io
 import json
 import os
+import re
 import subprocess
 import sys
+import tarfile
 import time
 import zipfile
 from collections import Counter
@@ -234,6 +246,14 @@ SHA256 = {
     "wikitext-2/wiki.train.tokens": "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
     "wikitext-2/wiki.valid.tokens": "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
     "wikitext-2/wiki.test.tokens": "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+    # TREC, IMDb, AG News as HF's trec, imdb, ag_news pin them; SST-2's members as in GLUE's zip (HF pins the zip)
+    "train_5500.label": "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
+    "TREC_10.label": "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
+    "SST-2/train.tsv": "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1",
+    "SST-2/dev.tsv": "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+    "aclImdb_v1.tar.gz": "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+    "train.csv": "76a0a2d2f92b286371fe4d4044640910a04a803fdd2538e0f3f29a5c6f6b672e",  # AG News
+    "test.csv": "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
 }
 
 
@@ -325,6 +345,19 @@ def utf8(data, where):
         raise SystemExit(f"prepare: {where} is not UTF-8 text (byte {e.start:,}): convert it to UTF-8") from None
 
 
+def jsonl(path, text):
+    """(line number, object) for each non-blank line of a JSONL file's text; a line that is no object: one line."""
+    for n, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"data: {path} line {n} is not valid JSON ({e.msg}): one object per line") from None
+            if not isinstance(record, dict):
+                raise SystemExit(f"data: {path} line {n} is not a JSON object: write {{\"text\": ...}} on each line")
+            yield n, record
+
+
 def read_input(path):
     """The documents of one --input file: a .txt file is one document, a .jsonl file one {"text": ...} per line."""
     if not path.endswith((".txt", ".jsonl")):
@@ -336,14 +369,8 @@ def read_input(path):
     if path.endswith(".txt"):
         return [text]
     docs = []
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SystemExit(f"text: {path} line {n} is not valid JSON ({e.msg}): write one object per line") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+    for n, record in jsonl(path, text):
+        if not isinstance(record.get("text"), str):
             raise SystemExit(f"text: {path} line {n} has no \"text\" string: write {{\"text\": \"...\"}} on each line")
         docs.append(record["text"])
     return docs
@@ -475,24 +502,218 @@ def prepare_fineweb(src, shards, out_dir):
     return splits
 
 
+# -----------------------------------------------------------------------------
+# classification tasks: data/OUT/{split}.jsonl, one {"text": str, "label": str} per line ({"text"} only in unsup),
+# then task.json: task, type, labels (sorted), splits {split: records}, source. finetune.py reads them with load_task.
+
+TASKS = ("trec", "sst2", "imdb", "ag_news", "task")  # task: your own .jsonl or .csv files
+TREC_URL = "https://cogcomp.seas.upenn.edu/Data/QA/QC/{}"
+TREC_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")  # TREC-6: the coarse classes of Li & Roth (2002)
+SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_REVIEW = re.compile(r"(?:aclImdb/)?(train|test)/(neg|pos|unsup)/[^/]+\.txt")  # one review per file
+AG_NEWS_URL = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/{}"  # as HF's ag_news
+AG_NEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")  # class index 1 to 4
+AG_ENTITY = re.compile(r"(?<!&)(#\d+|quot|amp|lt|gt);")  # AG News lost the & of its HTML entities: #39; is '
+SPLIT_STEMS = {"train": "train", "val": "val", "dev": "val", "test": "test", "unsup": "unsup"}  # task: file stem
+
+
+def check_record(record, where, labelled, first):
+    """A record as {"text", "label": str}; `first` keeps the first label's type and place: a file cannot mix them."""
+    text, label = record.get("text"), record.get("label")
+    if not isinstance(text, str) or not text.strip():
+        raise SystemExit(f"data: {where} has no \"text\" string, or an empty one: give each record its text")
+    if not labelled:
+        return {"text": text}
+    if type(label) not in (int, str) or not str(label).strip():  # type(), not isinstance: True is an int too
+        what = "no \"label\"" if "label" not in record else f"the label {label!r}"
+        raise SystemExit(f"data: {where} has {what}: labels are non-empty strings or integers")
+    kind, at = first.setdefault("label", (type(label), where))
+    if type(label) is not kind:  # 1 and "1" would become one class after str(): almost surely a mistake
+        raise SystemExit(f"data: {where} has a {type(label).__name__} label ({label!r}) but {at} has a "
+                         f"{kind.__name__}: use one type for all labels of a file")
+    return {"text": text, "label": str(label)}
+
+
+def read_records(path, labelled=True):
+    """The records of a JSONL file, one {"text": str, "label": str or int} per line, as {"text", "label": str} (only
+    text unless labelled). Blank lines are skipped; every mistake is one line naming the file and line number."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"data: no such file: {path}")
+    with open(path, "rb") as f:
+        text, first = utf8(f.read(), path), {}
+    return [check_record(record, f"{path} line {n}", labelled, first) for n, record in jsonl(path, text)]
+
+
+def check_splits(splits, where):
+    """A classifier needs train examples, and cannot be scored on labels it never saw in train."""
+    if not splits.get("train"):
+        raise SystemExit(f"data: {where} has no train records: a classifier needs a non-empty train split")
+    for split in ("val", "test"):
+        unseen = sorted({r["label"] for r in splits.get(split, ())} - {r["label"] for r in splits["train"]})
+        if unseen:
+            raise SystemExit(f"data: the {split} split of {where} has labels that never occur in train: "
+                             f"{', '.join(map(repr, unseen))}: fix them or add train examples")
+
+
+def load_task(name):
+    """(task.json's dict, {split: records}) of a prepared classification task, checked as when it was prepared."""
+    folder = dataset_dir(name)
+    if not os.path.exists(os.path.join(folder, "task.json")):
+        how = (f"`python prepare.py {name}` (or `python prepare.py {name} --from DIR` with a local copy)"
+               if name in TASKS[:-1] else f"`python prepare.py task --input FILE... --out {name}`")
+        raise SystemExit(f"data: task '{name}' is not prepared in {DATA_DIR}: run {how}")
+    with open(os.path.join(folder, "task.json")) as f:
+        info = json.load(f)
+    splits = {split: read_records(os.path.join(folder, f"{split}.jsonl"), split != "unsup") for split in info["splits"]}
+    check_splits(splits, folder)
+    return info, splits
+
+
+def imdb_reviews(src):
+    """{path such as train/pos/0_9.txt: text} from an extracted aclImdb/ in src, else the tar.gz read as a stream."""
+    found, root = {}, os.path.join(src or "", "aclImdb")
+    if src and os.path.isdir(root):
+        for folder, _, names in os.walk(root):
+            for path in (os.path.relpath(os.path.join(folder, n), root).replace(os.sep, "/") for n in names):
+                if IMDB_REVIEW.fullmatch(path):
+                    with open(os.path.join(root, path), "rb") as f:
+                        found[path] = utf8(f.read(), f.name)
+        return found
+    path = os.path.join(src or os.path.join(DATA_DIR, "downloads", "imdb"), "aclImdb_v1.tar.gz")
+    if src and not os.path.isfile(path):
+        raise SystemExit(f"imdb: {src} holds neither aclImdb/ nor aclImdb_v1.tar.gz: --from DIR needs one of them")
+    if src:  # your own copy: say so, then trust it (as fetch does)
+        with open(path, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != SHA256["aclImdb_v1.tar.gz"]:
+                print(f"warning: {path} differs from the published file (sha256 mismatch); using it anyway")
+    try:
+        with tarfile.open(path if src else download(IMDB_URL, path, SHA256["aclImdb_v1.tar.gz"]), "r|gz") as tar:
+            for member in tar:  # r|gz: one pass through the stream, nothing extracted to disk
+                if member.isfile() and IMDB_REVIEW.fullmatch(member.name):
+                    found[member.name.removeprefix("aclImdb/")] = utf8(tar.extractfile(member).read(), member.name)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise SystemExit(f"imdb: {path} is not a readable tar.gz ({type(e).__name__}): use the published one") from None
+    return found
+
+
+def ag_news_text(field):
+    """An AG News title or description as plain text."""
+    field = re.sub(r" #39;(?=(s|t|ll|re|ve|d|m)\b)", "'", field)  # Google #39;s: here the & became a space
+    field = html.unescape(AG_ENTITY.sub(r"&\1;", field))  # #36; is $, quot; ", #151; an em dash (cp1252)
+    field = re.sub(r"\\([$\"'])", r"\1", field)  # \$ is an escaped $
+    return re.sub(r" *\\+ *", " ", field).strip()  # any other \ is a line break of the feed, mostly mid-sentence
+
+
+def read_task(name, src, inputs):
+    """{split: records} of a classification task, every record checked, and where it came from."""
+    splits, first, source = {}, {}, os.path.abspath(src) if src else None
+    if name == "task":  # the file name says the split: train.csv, dev.jsonl, ...
+        for path in inputs:
+            stem, ext = os.path.splitext(os.path.basename(path))
+            split, labelled = SPLIT_STEMS.get(stem.lower()), stem.lower() != "unsup"
+            if ext.lower() not in (".jsonl", ".csv") or split is None or split in splits:
+                raise SystemExit(f"task: cannot use {path}: name one file per split train, val (or dev), test or "
+                                 "unsup, ending .jsonl or .csv")
+            if ext.lower() == ".jsonl" or not os.path.isfile(path):  # read_records also says a file is missing
+                splits[split] = read_records(path, labelled)
+                continue
+            with open(path, "rb") as f:  # csv: a header row naming text and label columns; others are ignored
+                rows, first = csv.DictReader(io.StringIO(utf8(f.read(), path).removeprefix("\ufeff"), newline="")), {}
+            try:
+                if not ({"text", "label"} if labelled else {"text"}) <= set(rows.fieldnames or ()):
+                    raise SystemExit(f"task: {path} needs a header row naming a text{' and a label' * labelled} column")
+                splits[split] = [check_record(row, f"{path} line {rows.line_num}", labelled, first) for row in rows]
+            except csv.Error as e:  # a field over csv.field_size_limit(), 131,072 characters; line_num: lines read
+                raise SystemExit(f"task: {path} line {rows.line_num + 1} is not valid CSV ({e})") from None
+        return splits, ", ".join(map(os.path.abspath, inputs))
+    if name == "trec":  # ISO-8859-1, one `COARSE:fine question ?` per line; TREC-6's label is the coarse part
+        for split, filename in (("train", "train_5500.label"), ("test", "TREC_10.label")):
+            data, splits[split] = fetch(name, src, filename, TREC_URL.format(filename)).decode("latin-1"), []
+            for n, line in enumerate(data.split("\n"), 1):
+                record = {"text": line.partition(" ")[2], "label": line.partition(":")[0]}
+                if line.strip() and record["label"] not in TREC_LABELS:
+                    raise SystemExit(f"trec: {filename} line {n} does not begin with a TREC-6 COARSE:fine label")
+                if line.strip():
+                    splits[split].append(check_record(record, f"{filename} line {n}", True, first))
+        return splits, source or TREC_URL.format("")
+    if name == "sst2":  # GLUE's TSVs: a header, then sentence<TAB>0 or 1; GLUE's dev is our val, its test is unlabelled
+        for split, filename in (("train", "train.tsv"), ("val", "dev.tsv")):
+            lines = utf8(fetch(name, src, filename, SST2_URL, member=f"SST-2/{filename}"), filename).split("\n")
+            if lines[0] != "sentence\tlabel":
+                raise SystemExit(f"sst2: {filename} does not begin with the header sentence<TAB>label: use GLUE's file")
+            splits[split] = []
+            for n, line in enumerate(lines[1:], 2):
+                sentence, _, label = line.rpartition("\t")
+                if line and label not in ("0", "1"):
+                    raise SystemExit(f"sst2: {filename} line {n} is not sentence<TAB>0 or 1: use GLUE's file")
+                if line:  # the sentences end in a space
+                    record = {"text": sentence.rstrip(), "label": ("negative", "positive")[int(label)]}
+                    splits[split].append(check_record(record, f"{filename} line {n}", True, first))
+        return splits, source or SST2_URL
+    if name == "imdb":  # {train,test}/{neg,pos}/ID_RATING.txt, and 50,000 unlabelled reviews in train/unsup/
+        for path, text in sorted(imdb_reviews(src).items()):  # by name: the same order from a folder or the tar.gz
+            split, label = path.split("/")[:2]
+            record = {"text": text.replace("<br />", "\n"), "label": {"neg": "negative", "pos": "positive"}.get(label)}
+            splits.setdefault(split if label != "unsup" else "unsup", []).append(
+                check_record(record, path, label != "unsup", first))
+        return splits, source or IMDB_URL
+    for split in ("train", "test"):  # ag_news: no header; class index 1 to 4, title, description
+        data = utf8(fetch(name, src, f"{split}.csv", AG_NEWS_URL.format(f"{split}.csv")), f"{split}.csv")
+        rows, splits[split] = csv.reader(io.StringIO(data, newline="")), []
+        for row in rows:
+            if len(row) != 3 or row[0] not in ("1", "2", "3", "4"):
+                raise SystemExit(f"ag_news: {split}.csv line {rows.line_num} is not class (1-4),title,description")
+            record = {"text": ag_news_text(row[1]) + "\n" + ag_news_text(row[2]),
+                      "label": AG_NEWS_LABELS[int(row[0]) - 1]}
+            splits[split].append(check_record(record, f"{split}.csv line {rows.line_num}", True, first))
+    return splits, source or AG_NEWS_URL.format("")
+
+
+def prepare_task(name, src, out, inputs):
+    """Write data/OUT/{split}.jsonl, then task.json (last, so that it describes complete files); returns its dict."""
+    splits, source = read_task(name, src, inputs)
+    splits = {split: splits[split] for split in ("train", "val", "test", "unsup") if split in splits}
+    check_splits(splits, source)
+    out_dir = dataset_dir(out or name)
+    for split, records in splits.items():
+        lines = (json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+        write_file(os.path.join(out_dir, f"{split}.jsonl"), lines)
+        counts = sorted(Counter(r.get("label", "unlabelled") for r in records).items())
+        print(f"{split}: {len(records):,} records | " + ", ".join(f"{label} {n:,}" for label, n in counts))
+    labels = sorted({r["label"] for r in splits["train"]})  # val and test hold no others (check_splits)
+    info = {"task": os.path.basename(out_dir), "type": "classification", "labels": labels,
+            "splits": {split: len(records) for split, records in splits.items()}, "source": source}
+    write_file(os.path.join(out_dir, "task.json"), [json.dumps(info, indent=1, ensure_ascii=False).encode()])
+    print(f"wrote {out_dir}: {len(info['labels'])} labels")
+    return info
+
+
 def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=None, max_vocab=None, shards=None):
-    """Write data/OUT/{train,val[,test]}.bin and meta.json for a dataset; returns the meta. Mistakes: one line."""
-    if name not in DATASETS:
-        raise SystemExit(f"prepare: unknown dataset '{name}': choose from {', '.join(DATASETS)}")
-    tokenizer = tokenizer or DATASETS[name]
-    if tokenizer not in TOKENIZERS:
+    """Write data/OUT/{train,val[,test]}.bin and meta.json for a dataset, or data/OUT/{split}.jsonl and task.json for a
+    classification task; returns the meta or task.json's dict. Mistakes: one line."""
+    if name not in DATASETS and name not in TASKS:
+        raise SystemExit(f"prepare: unknown dataset '{name}': choose from {', '.join(DATASETS)}, or the classification "
+                         f"tasks {', '.join(TASKS)}")
+    if name in TASKS and any(v is not None for v in (tokenizer, val_fraction, max_vocab, shards)):
+        raise SystemExit(f"prepare: {name} is a classification task (text and labels, no tokens): it takes no "
+                         "--tokenizer, --val_fraction, --max_vocab or --shards")
+    tokenizer = tokenizer or DATASETS.get(name)
+    if name not in TASKS and tokenizer not in TOKENIZERS:
         raise SystemExit(f"prepare: unknown tokenizer '{tokenizer}': choose from {', '.join(TOKENIZERS)}")
     if name == "fineweb10B" and tokenizer != "gpt2":
         raise SystemExit(f"prepare: fineweb10B comes tokenized with gpt2, it cannot use --tokenizer {tokenizer}")
-    for flag, value, fits, only in (("--input", inputs, name == "text", "for the text dataset"),
+    for flag, value, fits, only in (("--input", inputs, name in ("text", "task"), "for text and task"),
                                     ("--val_fraction", val_fraction, name == "text", "for the text dataset"),
                                     ("--max_vocab", max_vocab, tokenizer == "word", "for the word tokenizer"),
                                     ("--shards", shards, name == "fineweb10B", "for fineweb10B"),
-                                    ("--from", src, name != "text", "for published datasets (text reads --input)")):
+                                    ("--from", src, name not in ("text", "task"), "for published datasets")):
         if value is not None and not fits:
             raise SystemExit(f"prepare: {flag} is only {only}")
     if name == "text" and not inputs:
         raise SystemExit("prepare: text needs --input FILE... (.txt, or .jsonl with one {\"text\": ...} per line)")
+    if name == "task" and not (inputs and out):
+        raise SystemExit("prepare: task needs --input train.jsonl or train.csv [val, test, unsup...] and --out NAME")
     if val_fraction is not None and not 0 < val_fraction < 1:
         raise SystemExit(f"prepare: --val_fraction must be between 0 and 1, not {val_fraction}")
     if max_vocab is not None and max_vocab < 3:
@@ -503,6 +724,8 @@ def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=
         raise SystemExit(f"prepare: --out {out} should be a folder name, made under {DATA_DIR}")
     if src is not None and not os.path.isdir(src):
         raise SystemExit(f"prepare: --from {src} is not a directory")
+    if name in TASKS:
+        return prepare_task(name, src, out, inputs)
     out_dir = dataset_dir(out or (name if tokenizer == DATASETS[name] else f"{name}_{tokenizer}"))
 
     if name == "fineweb10B":
@@ -533,13 +756,15 @@ def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=
 # command line
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Prepare a dataset: data/OUT/{train,val[,test]}.bin and meta.json.")
+    parser = argparse.ArgumentParser(description="Prepare a dataset: data/OUT/{train,val[,test]}.bin and meta.json; "
+                                     "a classification task: data/OUT/{split}.jsonl and task.json.")
     parser.error = lambda message: sys.exit(f"prepare: {message} (see python prepare.py --help)")  # one line, no usage
-    parser.add_argument("name", help=", ".join(DATASETS))
+    parser.add_argument("name", help=", ".join([*DATASETS, *TASKS]))
     parser.add_argument("--from", dest="src", metavar="DIR", help="read the published files from DIR, no download")
     parser.add_argument("--tokenizer", help="char, word or gpt2 (default: the dataset's own)")
     parser.add_argument("--out", help="folder under data/ (default: NAME, or NAME_TOKENIZER for another tokenizer)")
-    parser.add_argument("--input", nargs="+", metavar="FILE", help="text: .txt (one document) or .jsonl files")
+    parser.add_argument("--input", nargs="+", metavar="FILE", help="text: .txt (one document) or .jsonl files; "
+                        "task: {train,val,dev,test,unsup}.{jsonl,csv}")
     parser.add_argument("--val_fraction", type=float, help="text: the last fraction of characters to hold out (0.1)")
     parser.add_argument("--max_vocab", type=int, help="word: keep the most frequent train words, the rest become <unk>")
     parser.add_argument("--shards", type=int, help="fineweb10B: train shards of 100M tokens (default 1)")

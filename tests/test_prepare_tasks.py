@@ -1,0 +1,337 @@
+"""prepare.py's classification tasks: TREC, SST-2, IMDb, AG News and your own files, read back with load_task.
+
+Tiny files in the published formats, written here: no network (downloads go to a loopback server), no ../shared.
+$ python -m pytest -q tests/test_prepare_tasks.py
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+import zipfile
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import prepare  # noqa: E402
+from prepare import load_task, read_records  # noqa: E402
+from test_prepare import data_dir, run, server  # noqa: E402,F401  (DATA_DIR in tmp_path, loopback server, CLI)
+
+# ISO-8859-1 as published, with the one non-ASCII byte of the real train file
+TREC_TRAIN = (b"DESC:manner How did serfdom develop in and then leave Russia ?\n"
+              b"LOC:city Which city has the oldest relationship as a sister\xf0city with Los Angeles ?\n"
+              b"NUM:date When was Ozzy Osbourne born ?\n")
+TREC_TEST = b"NUM:dist How far is it from Denver to Aspen ?\nLOC:city What county is Modesto , California in ?\n"
+SST2_TRAIN = "sentence\tlabel\nhide new secretions from the parental units \t0\nthe greatest musicians \t1\n"
+SST2_DEV = "sentence\tlabel\nit 's a charming and often affecting journey . \t1\n"
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def jsonl_file(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+
+
+def folder(tmp_path, name, files):
+    src = tmp_path / name
+    src.mkdir()
+    for filename, data in files.items():
+        (src / filename).write_bytes(data if isinstance(data, bytes) else data.encode())
+    return str(src)
+
+# -----------------------------------------------------------------------------
+# the published datasets, from --from DIR
+
+
+def test_trec_coarse_labels_and_latin1(data_dir, tmp_path, capsys):
+    src = folder(tmp_path, "trec", {"train_5500.label": TREC_TRAIN, "TREC_10.label": TREC_TEST})
+    info = prepare.prepare("trec", src=src)
+    assert info == {"task": "trec", "type": "classification", "labels": ["DESC", "LOC", "NUM"],
+                    "splits": {"train": 3, "test": 2}, "source": src}
+    assert json.loads((data_dir / "trec" / "task.json").read_text()) == info
+    train = jsonl_file(data_dir / "trec" / "train.jsonl")
+    assert train[1] == {"text": "Which city has the oldest relationship as a sister\u00f0city with Los Angeles ?",
+                        "label": "LOC"}
+    assert [r["label"] for r in train] == ["DESC", "LOC", "NUM"]
+    out = capsys.readouterr().out
+    assert "sha256 mismatch" in out and "train: 3 records | DESC 1, LOC 1, NUM 1" in out
+    assert load_task("trec") == (info, {"train": train, "test": jsonl_file(data_dir / "trec" / "test.jsonl")})
+
+    (tmp_path / "trec" / "TREC_10.label").write_bytes(TREC_TEST + b"How far is it ?\n")  # no label
+    with pytest.raises(SystemExit, match=r"TREC_10.label line 3 does not begin with a TREC-6 COARSE:fine label"):
+        prepare.prepare("trec", src=src)
+
+
+def test_sst2_labels_named_and_dev_is_val(data_dir, tmp_path):
+    src = folder(tmp_path, "sst2", {"train.tsv": SST2_TRAIN, "dev.tsv": SST2_DEV, "test.tsv": "index\tsentence\n0\tx"})
+    info = prepare.prepare("sst2", src=src)
+    assert info["splits"] == {"train": 2, "val": 1} and info["labels"] == ["negative", "positive"]
+    assert jsonl_file(data_dir / "sst2" / "train.jsonl") == [
+        {"text": "hide new secretions from the parental units", "label": "negative"},  # trailing space stripped
+        {"text": "the greatest musicians", "label": "positive"}]
+    assert sorted(os.listdir(data_dir / "sst2")) == ["task.json", "train.jsonl", "val.jsonl"]  # GLUE's test: no labels
+
+    (tmp_path / "sst2" / "dev.tsv").write_text(SST2_DEV + "a fine film\t2\n")
+    with pytest.raises(SystemExit, match=r"dev.tsv line 3 is not sentence<TAB>0 or 1"):
+        prepare.prepare("sst2", src=src)
+    (tmp_path / "sst2" / "dev.tsv").write_text("sentence,label\n")
+    with pytest.raises(SystemExit, match=r"dev.tsv does not begin with the header"):
+        prepare.prepare("sst2", src=src)
+
+
+IMDB_FILES = {"aclImdb/imdb.vocab": "the\nand\n", "aclImdb/train/urls_pos.txt": "http://x\n",  # not reviews
+              "aclImdb/train/labeledBow.feat": "9 0:1\n",
+              "aclImdb/train/pos/10_9.txt": "Great.<br /><br />Loved it.", "aclImdb/train/pos/2_7.txt": "Fine film.",
+              "aclImdb/train/neg/5_1.txt": "Awful \u00e9clair.", "aclImdb/test/neg/0_2.txt": "Dull.",
+              "aclImdb/test/pos/1_10.txt": "Superb.", "aclImdb/train/unsup/3_0.txt": "Saw it twice."}
+
+
+def imdb_tar(files=IMDB_FILES):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_imdb_from_tar_and_from_folder(data_dir, tmp_path, capsys):
+    src = folder(tmp_path, "imdb_tar", {"aclImdb_v1.tar.gz": imdb_tar()})
+    info = prepare.prepare("imdb", src=src)
+    assert "aclImdb_v1.tar.gz differs from the published file" in capsys.readouterr().out
+    assert info["splits"] == {"train": 3, "test": 2, "unsup": 1} and info["labels"] == ["negative", "positive"]
+    assert list(info["splits"]) == ["train", "test", "unsup"]  # in this order, whatever order the files came in
+    train = jsonl_file(data_dir / "imdb" / "train.jsonl")
+    assert train == [{"text": "Awful \u00e9clair.", "label": "negative"},  # sorted by name: neg, then pos/10_9, pos/2_7
+                     {"text": "Great.\n\nLoved it.", "label": "positive"},  # <br /> is a line break
+                     {"text": "Fine film.", "label": "positive"}]
+    assert jsonl_file(data_dir / "imdb" / "unsup.jsonl") == [{"text": "Saw it twice."}]  # no label
+    from_tar = {f: (data_dir / "imdb" / f).read_bytes() for f in ("train.jsonl", "test.jsonl", "unsup.jsonl")}
+
+    extracted = tmp_path / "imdb_dir"
+    for name, text in reversed(IMDB_FILES.items()):
+        (extracted / name).parent.mkdir(parents=True, exist_ok=True)
+        (extracted / name).write_text(text)
+    prepare.prepare("imdb", src=str(extracted))
+    assert {f: (data_dir / "imdb" / f).read_bytes() for f in from_tar} == from_tar  # the same bytes, the same order
+
+    with pytest.raises(SystemExit, match=r"holds neither aclImdb/ nor aclImdb_v1.tar.gz"):
+        prepare.prepare("imdb", src=str(tmp_path))
+    (tmp_path / "imdb_tar" / "aclImdb_v1.tar.gz").write_bytes(imdb_tar()[:50])  # cut short
+    with pytest.raises(SystemExit, match=r"is not a readable tar.gz"):
+        prepare.prepare("imdb", src=src)
+
+
+AG_TRAIN = ('"3","Wall St. Bears Claw Back Into the Black (Reuters)","Reuters - Short-sellers, Wall Street\'s '
+            'dwindling\\band of ultra-cynics, are seeing green again."\n'
+            '"4","Google #39;s IPO","Shares at \\$85 (#36;85) quot;soonquot; amp; more, a #151; b \\\\ said ""we"" ."\n'
+            '"1","Talks end","Diplomats left.\\"\n'
+            '"2","Phelps wins","An \'#39;8 final."\n')
+AG_TEST = '"2","Cup final","Scores."\n'
+
+
+def test_ag_news_escapes(data_dir, tmp_path):
+    src = folder(tmp_path, "ag", {"train.csv": AG_TRAIN, "test.csv": AG_TEST})
+    info = prepare.prepare("ag_news", src=src)
+    assert info["labels"] == ["Business", "Sci/Tech", "Sports", "World"] and info["splits"] == {"train": 4, "test": 1}
+    train = jsonl_file(data_dir / "ag_news" / "train.jsonl")
+    assert [r["label"] for r in train] == ["Business", "Sci/Tech", "World", "Sports"]
+    assert train[0]["text"] == ("Wall St. Bears Claw Back Into the Black (Reuters)\n"  # title, line break, description
+                                "Reuters - Short-sellers, Wall Street's dwindling band of ultra-cynics, are seeing "
+                                "green again.")  # the \ was a line break of the feed
+    assert train[1]["text"] == 'Google\'s IPO\nShares at $85 ($85) "soon" & more, a \u2014 b said "we" .'
+    assert train[2]["text"] == "Talks end\nDiplomats left." and train[3]["text"] == "Phelps wins\nAn ''8 final."
+
+    (tmp_path / "ag" / "test.csv").write_text(AG_TEST + '"5","Bad","class"\n')
+    with pytest.raises(SystemExit, match=r"test.csv line 2 is not class \(1-4\),title,description"):
+        prepare.prepare("ag_news", src=src)
+
+# -----------------------------------------------------------------------------
+# your own files: prepare.py task --input train.csv dev.jsonl ... --out NAME
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_task_from_csv_and_jsonl(data_dir, tmp_path):
+    train = write(tmp_path / "train.csv", 'id,text,label\n1,"good, very\ngood",pos\n2,bad,neg\n3,ok,pos\n')
+    dev = write(tmp_path / "dev.jsonl", '{"text": "fine", "label": "pos", "id": 9}\n\n{"text": "meh", "label": "neg"}')
+    unsup = write(tmp_path / "unsup.jsonl", '{"text": "more text", "label": [1]}\n')  # labels of unsup: ignored
+    info = prepare.prepare("task", inputs=[train, dev, unsup], out="mine")
+    assert info == {"task": "mine", "type": "classification", "labels": ["neg", "pos"],
+                    "splits": {"train": 3, "val": 2, "unsup": 1}, "source": ", ".join([train, dev, unsup])}
+    loaded, splits = load_task("mine")
+    assert loaded == info and splits["unsup"] == [{"text": "more text"}]
+    assert splits["train"][0] == {"text": "good, very\ngood", "label": "pos"}  # csv: quoted, multi-line, extra column
+    assert splits["val"] == [{"text": "fine", "label": "pos"}, {"text": "meh", "label": "neg"}]
+
+    (tmp_path / "ints").mkdir()
+    ints = write(tmp_path / "ints" / "train.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
+    test = write(tmp_path / "ints" / "test.csv", "\ufefftext,label\nc,1\n")  # a BOM, as Excel writes
+    info = prepare.prepare("task", inputs=[ints, test], out="ints")
+    assert info["labels"] == ["0", "1"] and load_task("ints")[1]["test"] == [{"text": "c", "label": "1"}]
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"text": "a", "label": 1}', "", "{oops"], r"line 3 is not valid JSON"),
+    (['{"text": "a", "label": 1}', '["a", 1]'], r"line 2 is not a JSON object"),
+    (['{"label": 1}'], r"line 1 has no \"text\" string"),
+    (['{"text": 5, "label": 1}'], r"line 1 has no \"text\" string"),
+    (['{"text": "a", "label": 1}', '{"text": " \\n ", "label": 1}'], r"line 2 has no \"text\" string, or an empty one"),
+    (['{"text": "a"}'], r"line 1 has no \"label\""),
+    (['{"text": "a", "label": 1}', "", '{"text": "b", "label": "pos"}'],
+     r"line 3 has a str label \('pos'\) but .*train.jsonl line 1 has a int"),
+    (['{"text": "a", "label": true}'], r"line 1 has the label True"),
+    (['{"text": "a", "label": 1.0}'], r"line 1 has the label 1.0"),
+    (['{"text": "a", "label": null}'], r"line 1 has the label None"),
+    (['{"text": "a", "label": ["x"]}'], r"line 1 has the label \['x'\]"),
+    (['{"text": "a", "label": " "}'], r"line 1 has the label ' '"),
+])
+def test_read_records_mistakes_name_the_line(data_dir, tmp_path, lines, message):
+    path = write(tmp_path / "train.jsonl", "\n".join(lines) + "\n")
+    with pytest.raises(SystemExit, match=r"^data: .*train.jsonl " + message):
+        read_records(path)
+    with pytest.raises(SystemExit, match=message):  # the same check when prepare.py converts your file
+        prepare.prepare("task", inputs=[path], out="never")
+    assert not (data_dir / "never").exists()
+
+
+def test_read_records_unlabelled_and_blank_lines(tmp_path):
+    path = write(tmp_path / "u.jsonl", '\n{"text": "a", "label": 1.5}\n  \n{"text": "b"}')  # no final newline
+    assert read_records(path, labelled=False) == [{"text": "a"}, {"text": "b"}]
+    assert read_records(write(tmp_path / "l.jsonl", '{"text": "a", "label": 7}\n')) == [{"text": "a", "label": "7"}]
+
+
+def test_task_mistakes(data_dir, tmp_path):
+    train = write(tmp_path / "train.jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": "neg"}\n')
+    val = write(tmp_path / "val.jsonl", '{"text": "c", "label": "pos"}\n{"text": "d", "label": "meh"}\n')
+    test = write(tmp_path / "test.csv", "text,label\ne,odd\nf,pos\ng,awful\n")
+    with pytest.raises(SystemExit, match=r"the val split of .* has labels that never occur in train: 'meh'"):
+        prepare.prepare("task", inputs=[train, val], out="never")
+    with pytest.raises(SystemExit, match=r"the test split of .* never occur in train: 'awful', 'odd'"):
+        prepare.prepare("task", inputs=[train, test], out="never")
+    for filename, text, message in (
+            ("test.csv", "text,labels\ne,pos\n", r"test.csv needs a header row naming a text and a label column"),
+            ("test.csv", "text,label\ne,pos\n,neg\n", r"test.csv line 3 has no \"text\""),
+            ("test.csv", "text,label\ne,pos\nf\n", r"test.csv line 3 has the label None"),  # a short row
+            ("unsup.csv", "label\nx\n", r"unsup.csv needs a header row naming a text column"),
+            ("test.csv", f"text,label\ne,pos\n{'f' * 140_000},pos\n", r"test.csv line 3 is not valid CSV \(field"),
+            ("other.csv", "text,label\n", r"cannot use .*other.csv: name one file per split"),
+            ("val.txt", "", r"cannot use .*val.txt: name one file per split"),
+            ("dev.jsonl", None, r"no such file: .*dev.jsonl")):
+        path = write(tmp_path / filename, text) if text is not None else str(tmp_path / filename)
+        with pytest.raises(SystemExit, match=message):
+            prepare.prepare("task", inputs=[train, path], out="never")
+    with pytest.raises(SystemExit, match=r"has no train records"):
+        prepare.prepare("task", inputs=[val], out="never")
+    with pytest.raises(SystemExit, match=r"name one file per split"):
+        prepare.prepare("task", inputs=[train, train], out="never")
+    assert not (data_dir / "never").exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "trec", "tokenizer": "gpt2"}, r"trec is a classification task .*: it takes no --tokenizer"),
+    ({"name": "sst2", "max_vocab": 100}, r"sst2 is a classification task"),
+    ({"name": "imdb", "shards": 1}, r"imdb is a classification task"),
+    ({"name": "task", "val_fraction": 0.1, "inputs": ["train.csv"], "out": "x"}, r"task is a classification task"),
+    ({"name": "trec", "inputs": ["train.csv"]}, r"--input is only for text and task"),
+    ({"name": "task", "src": ".", "inputs": ["train.csv"], "out": "x"}, r"--from is only for published datasets"),
+    ({"name": "task", "inputs": ["train.csv"]}, r"task needs --input .* and --out NAME"),
+    ({"name": "trecc"}, r"unknown dataset 'trecc': .* classification tasks trec, sst2, imdb, ag_news, task"),
+])
+def test_flags_that_do_not_fit_a_task(data_dir, kwargs, message):
+    with pytest.raises(SystemExit, match=message):
+        prepare.prepare(**kwargs)
+
+
+def test_load_task_mistakes(data_dir, tmp_path):
+    trec = "`python prepare.py trec` (or `python prepare.py trec --from DIR` with a local copy)"
+    for name, command in (("trec", trec), ("mine", "`python prepare.py task --input FILE... --out mine`")):
+        with pytest.raises(SystemExit, match=f"task '{name}' is not prepared in .*: run {re.escape(command)}$"):
+            load_task(name)
+    train = write(tmp_path / "train.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
+    prepare.prepare("task", inputs=[train, write(tmp_path / "test.jsonl", '{"text": "c", "label": "x"}\n')], out="t")
+    (data_dir / "t" / "test.jsonl").write_text('{"text": "c", "label": "z"}\n')  # edited after preparing
+    with pytest.raises(SystemExit, match=r"the test split of .*t has labels that never occur in train: 'z'"):
+        load_task("t")
+    (data_dir / "t" / "train.jsonl").write_text("\n")
+    with pytest.raises(SystemExit, match=r"has no train records"):
+        load_task("t")
+    os.remove(data_dir / "t" / "train.jsonl")
+    with pytest.raises(SystemExit, match=r"no such file: .*train.jsonl"):
+        load_task("t")
+
+# -----------------------------------------------------------------------------
+# downloads, against a server on 127.0.0.1
+
+
+def test_trec_download_checks_sha256(data_dir, server, monkeypatch):
+    server.files.update({"/train_5500.label": TREC_TRAIN, "/TREC_10.label": TREC_TEST})
+    monkeypatch.setattr(prepare, "TREC_URL", server.url + "/{}")
+    monkeypatch.setitem(prepare.SHA256, "train_5500.label", sha256(TREC_TRAIN))
+    monkeypatch.setitem(prepare.SHA256, "TREC_10.label", sha256(TREC_TEST))
+    info = prepare.prepare("trec")
+    assert info["splits"] == {"train": 3, "test": 2} and info["source"] == server.url + "/"
+    assert sorted(os.listdir(data_dir / "downloads" / "trec")) == ["TREC_10.label", "train_5500.label"]
+
+    os.remove(data_dir / "downloads" / "trec" / "TREC_10.label")
+    os.remove(data_dir / "trec" / "task.json")
+    server.files["/TREC_10.label"] = TREC_TEST.replace(b"Aspen", b"Vail")  # not the published file
+    with pytest.raises(SystemExit, match=r"TREC_10.label does not match its published sha256"):
+        prepare.prepare("trec")
+    assert os.listdir(data_dir / "downloads" / "trec") == ["train_5500.label"]  # the bad file is deleted
+    assert not (data_dir / "trec" / "task.json").exists()
+
+
+def test_sst2_zip_members_checked(data_dir, server, monkeypatch):
+    def sst2_zip(dev):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as z:
+            z.writestr("SST-2/train.tsv", SST2_TRAIN)
+            z.writestr("SST-2/dev.tsv", dev)
+            z.writestr("SST-2/test.tsv", "index\tsentence\n")
+        return buffer.getvalue()
+    server.files["/SST-2.zip"] = sst2_zip(SST2_DEV)
+    monkeypatch.setattr(prepare, "SST2_URL", server.url + "/SST-2.zip")
+    monkeypatch.setitem(prepare.SHA256, "SST-2/train.tsv", sha256(SST2_TRAIN.encode()))
+    monkeypatch.setitem(prepare.SHA256, "SST-2/dev.tsv", sha256(SST2_DEV.encode()))
+    assert prepare.prepare("sst2")["splits"] == {"train": 2, "val": 1}
+    assert len(server.log) == 1  # one download serves both members
+
+    os.remove(data_dir / "downloads" / "sst2" / "SST-2.zip")
+    server.files["/SST-2.zip"] = sst2_zip(SST2_DEV.replace("1\n", "0\n"))
+    with pytest.raises(SystemExit, match=r"SST-2/dev.tsv in .* does not match its published sha256 \(deleted the"):
+        prepare.prepare("sst2")
+    assert not (data_dir / "downloads" / "sst2" / "SST-2.zip").exists()
+
+
+def test_imdb_download_checks_sha256(data_dir, server, monkeypatch):
+    server.files["/aclImdb_v1.tar.gz"] = data = imdb_tar()
+    monkeypatch.setattr(prepare, "IMDB_URL", server.url + "/aclImdb_v1.tar.gz")
+    monkeypatch.setitem(prepare.SHA256, "aclImdb_v1.tar.gz", sha256(data[::-1]))
+    with pytest.raises(SystemExit, match=r"aclImdb_v1.tar.gz does not match its published sha256"):
+        prepare.prepare("imdb")
+    monkeypatch.setitem(prepare.SHA256, "aclImdb_v1.tar.gz", sha256(data))
+    assert prepare.prepare("imdb")["splits"] == {"test": 2, "train": 3, "unsup": 1}
+
+# -----------------------------------------------------------------------------
+# command line: one line on stderr
+
+
+def test_cli_task_mistake_is_one_line(tmp_path):
+    bad = write(tmp_path / "train.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": "one"}\n')
+    for args, message in ((["trec", "--tokenizer", "gpt2"], "trec is a classification task"),
+                          (["task", "--input", bad, "--out", "never_written"], "train.jsonl line 2 has a str label")):
+        result = run("prepare.py", *args)
+        assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr
