@@ -1,5 +1,5 @@
 """
-Transfer learning: fine-tune a pretrained language model into a text classifier.
+Transfer learning: fine-tune a pretrained language model on a labelled task. The checkpoint says which recipe:
 
 ULMFiT (Howard & Ruder 2018) on train_lstm.py's AWD-LSTM: target-task LM fine-tuning (§3.2), then a classifier
 with concat pooling, gradual unfreezing, discriminative learning rates and slanted triangular schedules (§3.3).
@@ -8,11 +8,15 @@ $ python prepare.py trec --from ../shared/data/trec                             
 $ python finetune.py config/ulmfit_trec.py                                    # LM fine-tuning, then classifier
 $ python finetune.py config/ulmfit_trec.py --gradual_unfreezing=False         # one of the paper's ablations
 $ echo "Who wrote Hamlet ?" | python finetune.py --mode=predict --out_dir=out-ulmfit-trec
+Switches for its ablations (§5): pretrained=False, lm_epochs=0, discriminative=False, schedule='constant' or
+'cosine', gradual_unfreezing=False, n_train=100 (low-shot).
 
-Switches for the paper's ablations (§5): init_from='scratch' (no pretraining), lm_epochs=0 (no LM fine-tuning),
-discriminative=False, schedule='constant' or 'cosine', gradual_unfreezing=False, n_train=100 (low-shot).
+GPT-1 (Radford et al. 2018) on train_gpt.py's GPT: each task type's input transformation (§3.3) into one model
+with a linear head, trained on the task loss plus 0.5 x the LM loss (eq. 5; lm_coef=0 is §5's ablation).
+$ python prepare.py rte --from ../shared/data/rte && python finetune.py config/gpt1_rte.py
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -27,7 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from train_gpt import load_checkpoint
+from prepare import FIELDS
+from train_gpt import GPT, GPTConfig, load_checkpoint, model_from_checkpoint
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, save_checkpoint, stlr,
                         temporal_activation_regularization)
 
@@ -151,9 +156,13 @@ def unfreezing_stages(epochs, n_groups, gradual):
 
 
 def schedule_lr(name, it, total, lr_max, cut_frac, ratio):
-    """The top group's lr at step it of total: STLR (§3.2, eq. 3), constant, or a cosine decay to zero."""
+    """The top group's lr at step it of total: STLR (ULMFiT §3.2, eq. 3); linear warmup over cut_frac of the steps
+    then linear decay to zero (GPT-1 §4.1, warmup 0.2%); constant; or a cosine decay to zero."""
     if name == "stlr":
         return stlr(it, total, lr_max, cut_frac, ratio)
+    if name == "linear":
+        warmup = max(1, total * cut_frac)
+        return lr_max * min(it / warmup, max(0.0, (total - it) / (total - warmup)))
     if name == "cosine":
         return lr_max * 0.5 * (1 + math.cos(math.pi * it / total))
     return lr_max
@@ -207,13 +216,138 @@ def collate(docs, device):
     return idx.to(device), lengths.to(device)
 
 
-def load_classifier(path, device="cpu"):
-    """A finetune.py classifier checkpoint: the model in eval mode, its labels and its vocabulary."""
-    ckpt = load_checkpoint(path, device, model_type="ulmfit_classifier")
-    encoder = AWDLSTM(LSTMConfig(**ckpt["model_args"]))
-    clf = PoolingClassifier(encoder, len(ckpt["labels"]), **ckpt["head_args"])
-    clf.load_state_dict(ckpt["model"])
-    return clf.to(device).eval(), ckpt["labels"], ckpt["vocab"]
+# -----------------------------------------------------------------------------
+# GPT-1's task fine-tuning (Radford et al. 2018, §3.3): one pretrained model, inputs rewritten per task type
+
+POSITIVE = ("1", "equivalent", "paraphrase")  # the class F1 is reported for, in similarity tasks (MRPC)
+
+
+def fit_pair(a, b, budget):
+    """Truncate two token lists to budget tokens in all, one token at a time from the end of the longer (as BERT's
+    pair truncation): both keep their beginnings, and neither is cut while the other is longer."""
+    a, b = list(a), list(b)
+    while len(a) + len(b) > budget:
+        (a if len(a) >= len(b) else b).pop()
+    return a, b
+
+
+def transform(record, task_type, encode, special, block_size):
+    """GPT-1's input transformations (§3.3, Figure 1): the token sequences of one example, each
+    [start] ... [extract] and at most block_size long. special = (start, delim, extract) ids.
+    classification: [start] text [extract]; entailment: [start] premise [delim] hypothesis [extract];
+    similarity/regression: both orders of the pair; multiple choice: [start] context [delim] choice_k [extract] for
+    each k. Too long: a text loses its end; a pair loses tokens from the end of its longer part; a multiple-choice
+    context loses its beginning (the end leads into the answers), the same amount for every choice."""
+    s, d, e = special
+    if task_type == "classification":
+        return [[s] + encode(record["text"])[:block_size - 2] + [e]]
+    if task_type == "multiple_choice":
+        context, choices = encode(record["context"]), [encode(c) for c in record["choices"]]
+        room = block_size - 3 - max(map(len, choices))
+        if room < 1:
+            raise ValueError(f"a choice of {max(map(len, choices))} tokens leaves no room for the context in "
+                             f"block_size={block_size}")
+        context = context[-room:] if len(context) > room else context
+        return [[s] + context + [d] + c + [e] for c in choices]
+    first, second = FIELDS[task_type]
+    a, b = fit_pair(encode(record[first]), encode(record[second]), block_size - 3)
+    if task_type == "entailment":
+        return [[s] + a + [d] + b + [e]]
+    return [[s] + a + [d] + b + [e], [s] + b + [d] + a + [e]]  # similarity has no natural order (§3.3)
+
+
+def add_tokens(gpt, n, dropout):
+    """The GPT with n new token embeddings (N(0, 0.02), §4.1's init) after its vocabulary: start, delimiter, extract
+    (the output layer is tied, so the LM predicts them too), and the fine-tuning dropout."""
+    config = dataclasses.replace(gpt.config, vocab_size=gpt.config.vocab_size + n, dropout=dropout)
+    bigger = GPT(config)
+    state = gpt.state_dict()
+    wte = state["transformer.wte.weight"]
+    state["transformer.wte.weight"] = state["lm_head.weight"] = torch.cat([wte, torch.randn(n, wte.size(1)) * 0.02])
+    bigger.load_state_dict(state)
+    return bigger
+
+
+def gpt_hidden(gpt, idx):
+    """GPT.forward up to the final LayerNorm: the last layer's states (B, T, C) at every position."""
+    t = gpt.transformer
+    x = t.drop(t.wte(idx) + t.wpe(torch.arange(idx.size(1), device=idx.device)))
+    for block in t.h:
+        x = block(x)
+    return t.ln_f(x)
+
+
+class GPTTaskModel(nn.Module):
+    """The pretrained GPT and a linear head on the final state at each sequence's extract token, after dropout
+    (§3.3, §4.1); similarity adds the two orders' states, multiple choice scores each choice with the same head."""
+
+    def __init__(self, gpt, task_type, n_out, dropout=0.1):
+        super().__init__()
+        self.gpt, self.task_type = gpt, task_type
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(gpt.config.n_embd, n_out)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, idx, lengths, with_lm=False):
+        """idx (B, n, L): n right-padded sequences per example, lengths (B, n). Returns the task output, (B, n_out),
+        or (B, n) choice scores for multiple choice; with_lm, also the auxiliary LM loss (§3.3, L1 in eq. 5):
+        next-token cross-entropy over every real token after [start]."""
+        B, n, L = idx.shape
+        idx, lengths = idx.view(B * n, L), lengths.view(-1)
+        h = gpt_hidden(self.gpt, idx)  # (B*n, L, C); causal, so no state at a real token has seen the padding
+        last = h[torch.arange(B * n, device=idx.device), lengths - 1].view(B, n, -1)
+        if self.task_type in ("similarity", "regression"):
+            last = last.sum(1, keepdim=True)  # the two orders' final states, added (§3.3)
+        out = self.head(self.dropout(last))  # (B, n or 1, n_out)
+        out = out.squeeze(-1) if self.task_type == "multiple_choice" else out[:, 0]
+        if not with_lm:
+            return out
+        logits = self.gpt.lm_head(h[:, :-1]).float()  # (B*n, L-1, V)
+        targets = idx[:, 1:].masked_fill(torch.arange(1, L, device=idx.device) >= lengths[:, None], -1)
+        return out, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+
+
+def gpt_groups(model):
+    """Layer groups, lowest first, for discriminative lrs or gradual unfreezing on a GPT (off in GPT-1's recipe):
+    the embeddings, each block, then the final LayerNorm with the task head."""
+    t = model.gpt.transformer
+    return ([[t.wte.weight, t.wpe.weight]] + [list(block.parameters()) for block in t.h]
+            + [list(t.ln_f.parameters()) + list(model.head.parameters())])
+
+
+def collate_sequences(examples, device):
+    """Examples of n sequences each as right-padded (B, n, L) ids and their lengths (B, n)."""
+    L = max(len(s) for ex in examples for s in ex)
+    idx = torch.zeros(len(examples), len(examples[0]), L, dtype=torch.long)
+    lengths = torch.zeros(len(examples), len(examples[0]), dtype=torch.long)
+    for i, ex in enumerate(examples):
+        for j, s in enumerate(ex):
+            idx[i, j, :len(s)], lengths[i, j] = torch.tensor(s), len(s)
+    return idx.to(device), lengths.to(device)
+
+
+def ranks(x):
+    """Ranks from 0, ties sharing their average rank (for Spearman's correlation)."""
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x))
+    _, tie, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(tie, r) / counts)[tie]
+
+
+def task_metrics(task_type, predictions, targets, labels):
+    """Accuracy; plus F1 of the positive class for similarity (MRPC); Pearson and Spearman for regression (STS-B)."""
+    p, t = np.asarray(predictions, dtype=float), np.asarray(targets, dtype=float)
+    if task_type == "regression":
+        return {"pearson": float(np.corrcoef(p, t)[0, 1]), "spearman": float(np.corrcoef(ranks(p), ranks(t))[0, 1])}
+    results = {"accuracy": float(np.mean(p == t))}
+    if task_type == "similarity":
+        positive = next((i for i, label in enumerate(labels) if label in POSITIVE), len(labels) - 1)
+        tp, fp, fn = (np.sum((p == positive) & (t == positive)), np.sum((p == positive) & (t != positive)),
+                      np.sum((p != positive) & (t == positive)))
+        results["f1"] = float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+    return results
 
 # -----------------------------------------------------------------------------
 
@@ -221,56 +355,60 @@ def load_classifier(path, device="cpu"):
 if __name__ == "__main__":
     from contextlib import nullcontext
 
-    from prepare import code_version, configure, load_task, read_records, utf8
+    from prepare import code_version, configure, get_tokenizer, load_task, read_records, utf8
 
-    # default settings: the paper's (§4 "Hyperparameters"), fine-tuning ULMFiT's WikiText-103 LM on TREC-6
+    # default settings: ULMFiT's (§4 "Hyperparameters"), fine-tuning its WikiText-103 LM on TREC-6;
+    # config/gpt1_*.py hold GPT-1's
     _before = set(globals())
     # I/O
     out_dir = "out-ulmfit-trec"
-    mode = "train"  # 'train', or 'predict': label the texts of `input` with out_dir/classifier.pt
-    input = "-"  # predict: a .txt file (one text per line), a .jsonl file ({"text": ...} per line), or - for stdin
-    init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py out_dir or .pt file, or 'scratch'
+    mode = "train"  # 'train', or 'predict': label the examples in `input` with out_dir/classifier.pt
+    input = "-"  # predict: a .jsonl file with the task's fields, a .txt file (one text per line), or - for stdin
+    init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py or train_gpt.py out_dir or .pt file
+    pretrained = True  # False: the same architecture, freshly initialised (the paper's "no pretraining" ablation)
     # data
-    task = "trec"  # prepared by prepare.py into data/TASK/{train,test,...}.jsonl
-    n_train = 0  # labelled training examples drawn at random (0: all), for the low-shot experiment (§5)
-    vocab = "pretrained"  # 'pretrained': the LM's own words; 'task': the task's, new ones start at the mean row
+    task = "trec"  # prepared by prepare.py into data/TASK/{train,test,...}.jsonl and task.json
+    n_train = 0  # labelled training examples drawn at random (0: all), for the low-shot experiment (ULMFiT §5)
+    vocab = "pretrained"  # LSTM: 'pretrained', the LM's words; 'task', the task's, new ones start at the mean row
     max_vocab = 60000  # vocab='task': the most frequent words (ULMFiT's cap) seen at least min_freq times
     min_freq = 2
-    # model: the sizes come from the pretrained checkpoint, these only for init_from='scratch'
-    emb_size = 400
-    hidden_size = 1150
-    n_layers = 3
-    # dropouts for fine-tuning (§4: 0.4 on layers, 0.3 on RNN layers, 0.4 on the input embedding layer, 0.05
-    # embedding dropout, 0.5 weight dropout), replacing the pretrained checkpoint's
+    # ULMFiT's dropouts for fine-tuning (§4: 0.4 on layers, 0.3 on RNN layers, 0.4 on the input embedding
+    # layer, 0.05 embedding dropout, 0.5 weight dropout), replacing the pretrained checkpoint's
     dropout_emb = 0.05
     dropout_in = 0.4
     dropout_hidden = 0.3
     dropout_out = 0.4
     weight_drop = 0.5
-    # target LM fine-tuning (§3.2), on all the task's training text, labelled or not
-    lm_epochs = 15  # 0 switches LM fine-tuning off (§4 footnote: 15 epochs for TREC-6 without overfitting)
+    # ULMFiT's target LM fine-tuning (§3.2), on all the task's training text, labelled or not
+    lm_epochs = 15  # 0 switches it off (§4 footnote: 15 epochs for TREC-6 without overfitting)
     lm_lr = 4e-3  # peak lr (§4)
     lm_batch_size = 64
     alpha = 2.0  # AR and TAR, as in pretraining
     beta = 1.0
-    # classifier fine-tuning (§3.3)
-    epochs = 50  # (§4 footnote: 50 epochs is a good default)
-    learning_rate = 0.01  # peak lr of the top group (§4)
-    batch_size = 64
+    # ULMFiT's classifier (§3.3)
     bptt = 70  # BPT3C chunk length, and the LM fine-tuning window
     max_len = 1400  # BPT3C: only the last max_len tokens of a document keep gradients (fastai: 20 windows of 70)
     head_hidden = 50
     head_dropout = (0.4, 0.1)  # the two head blocks (fastai's defaults: the first is the LM's output dropout)
-    # the optimisation tricks and their ablation switches (§3.2, §3.3, §5)
+    # GPT-1's fine-tuning (§3.3, §4.1)
+    lm_coef = 0.5  # lambda: weight of the auxiliary LM loss (0 switches it off, §5's ablation)
+    clf_dropout = 0.1  # before the linear head
+    gpt_dropout = 0.1  # residual, embedding and attention dropout inside the GPT while fine-tuning
+    block_size = 0  # longest input sequence (0: the model's context)
+    # the task training: epochs, lr and batch are ULMFiT's (§4); GPT-1's are 3, 6.25e-5 and 32 (§4.1)
+    epochs = 50  # (ULMFiT §4 footnote: 50 epochs is a good default)
+    learning_rate = 0.01  # peak lr of the top group
+    batch_size = 64
+    # the optimisation tricks and their ablation switches (ULMFiT §3.2, §3.3, §5)
     discriminative = True
     lr_factor = 2.6  # each lower group's lr is the one above divided by this (§3.2)
-    schedule = "stlr"  # 'stlr', 'constant' or 'cosine'; for both the LM and the classifier
-    cut_frac = 0.1  # STLR (§3.2)
+    schedule = "stlr"  # 'stlr', 'linear' (GPT-1: warmup over cut_frac, then to zero), 'constant' or 'cosine'
+    cut_frac = 0.1  # STLR's rising fraction (§3.2); GPT-1's warmup is 0.002
     stlr_ratio = 32
     gradual_unfreezing = True
-    beta1 = 0.7  # Adam (§4)
+    beta1 = 0.7  # Adam (ULMFiT §4; GPT-1 used 0.9, 0.999)
     beta2 = 0.99
-    weight_decay = 0.01  # decoupled (AdamW), fastai's default
+    weight_decay = 0.01  # decoupled (AdamW) as fastai and GPT-1 (w=0.01); here on biases and norms too, for brevity
     grad_clip = 0.25
     # system
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -279,16 +417,14 @@ if __name__ == "__main__":
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
     for key, value, allowed in (("mode", mode, ("train", "predict")), ("vocab", vocab, ("pretrained", "task")),
-                                ("schedule", schedule, ("stlr", "constant", "cosine"))):
+                                ("schedule", schedule, ("stlr", "linear", "constant", "cosine"))):
         if value not in allowed:
             raise SystemExit(f"config: {key} must be one of {', '.join(allowed)}, not '{value}'")
     if len(head_dropout) != 2:
         raise SystemExit(f"config: head_dropout is two probabilities, one per head block, not {head_dropout}")
-    if init_from == "scratch" and vocab == "pretrained":
-        vocab = "task"  # nothing pretrained: the vocabulary can only be the task's
 
-    # device and precision, as in the training scripts. No torch.compile: Dynamo cannot trace nn.LSTM, and what
-    # follows it here (a task-sized vocabulary's decoder, a 50-unit head) is too small for compiling to pay
+    # device and precision, as in the training scripts. No torch.compile: Dynamo cannot trace nn.LSTM, and a
+    # fine-tuning run is too short for compiling the GPT to pay back its minutes
     device_type = "cuda" if device.startswith("cuda") else "cpu"
     if dtype == "auto":
         dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
@@ -300,85 +436,104 @@ if __name__ == "__main__":
     rng = np.random.default_rng(seed)
     clf_path, lm_path = os.path.join(out_dir, "classifier.pt"), os.path.join(out_dir, "lm.pt")
 
-    @torch.no_grad()
-    def classify(clf, docs, bs):
-        """Class probabilities (N, C) of token-id documents, in batches of similar lengths, in input order."""
-        clf.eval()
-        probs = torch.zeros(len(docs), clf.head[-1].out_features)
-        for b in length_batches([len(d) for d in docs], bs):
-            with ctx:
-                logits = clf(*collate([docs[i] for i in b], device))
-            probs[torch.as_tensor(b)] = F.softmax(logits.float(), dim=-1).cpu()
-        return probs
+    def inputs(family, batch):
+        """A batch of examples (each a list of token sequences: one for the LSTM) as the model's arguments."""
+        return collate([ex[0] for ex in batch], device) if family == "awd_lstm" else collate_sequences(batch, device)
 
-    # predict: label new texts with a trained classifier, one line out per text in: label, probability, text
+    @torch.no_grad()
+    def predict(clf, family, task_type, examples):
+        """Each example's class (or choice) probabilities, or its score for regression, in input order."""
+        clf.eval()
+        outputs = [None] * len(examples)
+        for b in length_batches([max(map(len, ex)) for ex in examples], batch_size):
+            with ctx:
+                out = clf(*inputs(family, [examples[i] for i in b])).float().cpu()
+            out = out[:, 0] if task_type == "regression" else F.softmax(out, dim=-1)
+            for i, o in zip(b, out):
+                outputs[i] = o
+        return torch.stack(outputs)
+
+    def decide(outputs, task_type):
+        return outputs.tolist() if task_type == "regression" else outputs.argmax(-1).tolist()
+
+    # predict: label new examples with a trained classifier: one line out per example in
     if mode == "predict":
-        clf, labels, vocab_list = load_classifier(clf_path, device)
-        stoi = {w: i for i, w in enumerate(vocab_list)}
-        if input == "-":
-            texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        elif input.endswith(".jsonl"):
-            texts = [r["text"] for r in read_records(input, labelled=False)]
-        elif os.path.isfile(input):
-            with open(input, "rb") as f:
-                texts = [line for line in utf8(f.read(), input).split("\n") if line.strip()]
+        ckpt = load_checkpoint(clf_path, device, model_type=None)
+        family = {"ulmfit_classifier": "awd_lstm", "gpt_classifier": "gpt"}.get(ckpt.get("model_type"))
+        if family is None:
+            raise SystemExit(f"predict: {clf_path} holds a {ckpt.get('model_type', 'gpt')} model, not a finetune.py "
+                             "classifier: point --out_dir at a finetune.py run")
+        task_type, labels = ckpt["task_type"], ckpt["labels"]
+        if input == "-" or not input.endswith(".jsonl"):
+            if task_type != "classification":
+                raise SystemExit(f"predict: a {task_type} model reads .jsonl records with fields "
+                                 f"{', '.join(FIELDS[task_type])}; plain lines are only for classification")
+            if input != "-" and not os.path.isfile(input):
+                raise SystemExit(f"predict: no such file: {input} (give a .txt or .jsonl file, or - for stdin)")
+            with open(0 if input == "-" else input, "rb") as f:
+                records = [{"text": line} for line in utf8(f.read(), input).split("\n") if line.strip()]
         else:
-            raise SystemExit(f"predict: no such file: {input} (give a .txt or .jsonl file, or - for stdin)")
-        probs = classify(clf, [numericalize(t, stoi) for t in texts], batch_size)
-        for text, p in zip(texts, probs):
-            print(f"{labels[int(p.argmax())]}\t{float(p.max()):.3f}\t{text}")
+            records = read_records(input, labelled=False, task_type=task_type)
+        if family == "awd_lstm":
+            clf = PoolingClassifier(AWDLSTM(LSTMConfig(**ckpt["model_args"])), len(labels), **ckpt["head_args"])
+            stoi = {w: i for i, w in enumerate(ckpt["vocab"])}
+            examples = [[numericalize(r["text"], stoi)] for r in records]
+        else:
+            clf = GPTTaskModel(GPT(GPTConfig(**ckpt["model_args"])), task_type, ckpt["n_out"])
+            encode, _ = get_tokenizer(ckpt["meta"])
+            examples = []
+            for n, r in enumerate(records, 1):
+                try:
+                    examples.append(transform(r, task_type, encode, ckpt["special"], ckpt["model_args"]["block_size"]))
+                except ValueError as e:
+                    raise SystemExit(f"predict: example {n}: {e}") from None
+        clf.load_state_dict(ckpt["model"])
+        clf.to(device)
+        outputs = predict(clf, family, task_type, examples)
+        for r, o, d in zip(records, outputs, decide(outputs, task_type)):
+            shown = "\t".join(r[k] if isinstance(r[k], str) else json.dumps(r[k]) for k in FIELDS[task_type])
+            answer = f"{d:.3f}" if task_type == "regression" else \
+                f"{d if task_type == 'multiple_choice' else labels[d]}\t{float(o.max()):.3f}"
+            print(f"{answer}\t{shown}")
         sys.exit(0)
 
-    # data: the task's labelled splits, numericalised with the LM's vocabulary (or the task's own)
+    # data: the task's splits, with n_train labelled examples drawn for training
     info, splits = load_task(task)
-    labels = info["labels"]
+    task_type, labels = info["type"], info.get("labels")
     train_records = splits["train"]
     if n_train:
         if n_train > len(train_records):
             raise SystemExit(f"config: n_train={n_train} but {task} has {len(train_records)} training examples")
         train_records = [train_records[i] for i in sorted(rng.choice(len(train_records), n_train, replace=False))]
-    lm_texts = [r["text"] for r in splits["train"] + splits.get("unsup", [])]  # all of it: labels are not needed
-
-    # the pretrained LM (or a fresh one), with the dropouts for fine-tuning
-    dropouts = dict(dropout_emb=dropout_emb, dropout_in=dropout_in, dropout_hidden=dropout_hidden,
-                    dropout_out=dropout_out, weight_drop=weight_drop)
+    labelled = {**{k: v for k, v in splits.items() if k != "unsup"}, "train": train_records}
+    eval_split = "val" if "val" in labelled else "test"
     if os.path.exists(clf_path):  # never overwrite an earlier run's classifier
         raise SystemExit(f"{out_dir} already holds a classifier ({clf_path}): choose another --out_dir, delete it, "
-                         f"or label texts with it: --mode=predict")
-    if init_from == "scratch":
-        old_vocab = []
-        model_args = dict(emb_size=emb_size, hidden_size=hidden_size, n_layers=n_layers, **dropouts)
-        state = None
-    else:
-        path = os.path.join(init_from, "best.pt") if os.path.isdir(init_from) else init_from
-        ckpt = load_checkpoint(path, "cpu", model_type=None)
-        if ckpt.get("model_type", "gpt") != "awd_lstm":
-            raise SystemExit(f"finetune: {path} holds a {ckpt.get('model_type', 'gpt')} model; ULMFiT fine-tunes an "
-                             "AWD-LSTM language model: point init_from at a train_lstm.py checkpoint or out_dir")
-        if ckpt["meta"]["tokenizer"] != "word" or ckpt["meta"]["vocab"][:2] != [EOS, UNK]:
-            raise SystemExit(f"finetune: {path} was trained on a {ckpt['meta']['tokenizer']} vocabulary; ULMFiT "
+                         f"or label examples with it: --mode=predict")
+
+    def target(record):  # class index, choice index, or score
+        return labels.index(record["label"]) if labels else record["label"]
+
+    targets = {split: [target(r) for r in records] for split, records in labelled.items()}
+
+    # the pretrained model: an AWD-LSTM (ULMFiT) or a GPT (GPT-1's recipe)
+    path = os.path.join(init_from, "best.pt") if os.path.isdir(init_from) else init_from
+    ckpt = load_checkpoint(path, "cpu", model_type=None)
+    family = ckpt.get("model_type", "gpt")
+    if family not in ("awd_lstm", "gpt"):
+        raise SystemExit(f"finetune: {path} holds a {family} model; init_from takes a language model: a "
+                         "train_lstm.py or train_gpt.py checkpoint or out_dir")
+    base_meta = ckpt["meta"]
+    if family == "awd_lstm":
+        if task_type != "classification":
+            raise SystemExit(f"finetune: ULMFiT's classifier reads one text; {task} is a {task_type} task: "
+                             "fine-tune a GPT (init_from a train_gpt.py checkpoint) for it")
+        if base_meta["tokenizer"] != "word" or base_meta["vocab"][:2] != [EOS, UNK]:
+            raise SystemExit(f"finetune: {path} was trained on a {base_meta['tokenizer']} vocabulary; ULMFiT "
                              "reads words: pretrain on word-level data (prepare.py's word tokenizer)")
-        old_vocab = ckpt["meta"]["vocab"]
-        model_args = {**ckpt["model_args"], **dropouts}
-        state = ckpt["model"]
-        ckpt = None
-    vocab_list = build_vocab(lm_texts, set(old_vocab), max_vocab, min_freq) if vocab == "task" else old_vocab
-    model_args["vocab_size"] = len(vocab_list)
-    model = AWDLSTM(LSTMConfig(**model_args))
-    if state is not None:
-        if vocab == "task":
-            state["encoder.weight"], state["decoder.bias"] = transfer_embedding(
-                state["encoder.weight"], state["decoder.bias"], old_vocab, vocab_list)
-            state["decoder.weight"] = state["encoder.weight"]
-        model.load_state_dict(state)
-    model.to(device)
-    stoi = {w: i for i, w in enumerate(vocab_list)}
-    docs = {split: [numericalize(r["text"], stoi) for r in records]
-            for split, records in {**splits, "train": train_records}.items() if split != "unsup"}
-    targets = {split: torch.tensor([labels.index(r["label"]) for r in records])
-               for split, records in {**splits, "train": train_records}.items() if split != "unsup"}
-    unk_rate = sum(d.count(stoi[UNK]) for d in docs["train"]) / sum(map(len, docs["train"]))
-    eval_split = "val" if "val" in docs else "test"
+    elif lm_epochs:
+        raise SystemExit("finetune: lm_epochs is ULMFiT's LM fine-tuning stage; GPT-1 trains the LM loss alongside "
+                         "the task instead (lm_coef): set lm_epochs=0, or continue pretraining with train_gpt.py")
 
     os.makedirs(out_dir, exist_ok=True)
 
@@ -387,9 +542,9 @@ if __name__ == "__main__":
             f.write(json.dumps(record) + "\n")
 
     version = code_version()
-    print(f"origins finetune.py @ {version} | torch {torch.__version__} | {device} {dtype} | task {task}: "
-          f"{len(train_records):,} labelled train examples, {len(labels)} classes | vocabulary "
-          f"{len(vocab_list):,} words ({vocab}), {unk_rate:.1%} of train tokens <unk> | init_from {init_from}")
+    print(f"origins finetune.py @ {version} | torch {torch.__version__} | {device} {dtype} | task {task} "
+          f"({task_type}): {len(train_records):,} labelled train examples | init_from {init_from}"
+          + ("" if pretrained else " (architecture only: not pretrained)"))
     print("config: " + json.dumps(config))
     log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config})
 
@@ -420,83 +575,147 @@ if __name__ == "__main__":
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    def save_lm(path):  # an ordinary train_lstm.py checkpoint, so sample.py and init_from read it
-        save_checkpoint(path, dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm",
-                                   meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab_list),
-                                         "vocab": vocab_list, "splits": {}},
-                                   config=config, iter_num=it, best_val_loss=val))  # val: the latest LM eval
+    if family == "awd_lstm":
+        # ULMFiT: the LM with the fine-tuning dropouts, its vocabulary (or the task's), then target LM fine-tuning
+        old_vocab = base_meta["vocab"]
+        lm_texts = [r["text"] for r in splits["train"] + splits.get("unsup", [])]  # all of it: no labels needed
+        known = set(old_vocab) if pretrained else set()  # without pretraining, tokenise as if no LM existed
+        vocab_list = build_vocab(lm_texts, known, max_vocab, min_freq) if vocab == "task" else old_vocab
+        model_args = {**ckpt["model_args"], "vocab_size": len(vocab_list), "dropout_emb": dropout_emb,
+                      "dropout_in": dropout_in, "dropout_hidden": dropout_hidden, "dropout_out": dropout_out,
+                      "weight_drop": weight_drop}
+        model = AWDLSTM(LSTMConfig(**model_args))
+        if pretrained:
+            state = ckpt["model"]
+            if vocab == "task":
+                state["encoder.weight"], state["decoder.bias"] = transfer_embedding(
+                    state["encoder.weight"], state["decoder.bias"], old_vocab, vocab_list)
+                state["decoder.weight"] = state["encoder.weight"]
+            model.load_state_dict(state)
+        ckpt = None
+        model.to(device)
+        stoi = {w: i for i, w in enumerate(vocab_list)}
+        examples = {split: [[numericalize(r["text"], stoi)] for r in records] for split, records in labelled.items()}
+        train_ids = [ex[0] for ex in examples["train"]]
+        unk_rate = sum(d.count(stoi[UNK]) for d in train_ids) / sum(map(len, train_ids))
+        print(f"vocabulary: {len(vocab_list):,} words ({vocab}); {unk_rate:.1%} of the labelled train tokens are {UNK}")
+        it, val = 0, None
 
-    # target LM fine-tuning (§3.2): the task's text as one stream, discriminative lrs, STLR, AR/TAR as pretraining
-    if lm_epochs:
-        stream = torch.tensor([i for text in lm_texts for i in numericalize(text, stoi)])
-        n = len(stream) // lm_batch_size
-        if n < 2:
-            raise SystemExit(f"data: {task}'s training text is too short for lm_batch_size={lm_batch_size}")
-        data = stream[:n * lm_batch_size].view(lm_batch_size, n).to(device)  # (B, N) contiguous streams
-        eval_stream = torch.tensor([i for d in docs[eval_split] for i in d], device=device)[None]  # (1, N)
-        groups = lm_groups(model)
-        optimizer = make_optimizer(groups, factor, (beta1, beta2), weight_decay)
-        total = lm_epochs * math.ceil((n - 1) / bptt)
-        it = 0
+        def save_lm(path):  # an ordinary train_lstm.py checkpoint, so sample.py and init_from read it
+            save_checkpoint(path, dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm",
+                                       meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab_list),
+                                             "vocab": vocab_list, "splits": {}},
+                                       config=config, iter_num=it, best_val_loss=val))  # val: the latest LM eval
 
-        @torch.no_grad()
-        def lm_loss(data):
-            model.eval()
-            h, total_loss = model.init_hidden(data.size(0)), 0.0
-            for i in range(0, data.size(1) - 1, bptt):
-                with ctx:
-                    logits, h, _, _ = model(data[:, i:i + bptt], h)
-                    y = data[:, i + 1:i + 1 + bptt]
-                    total_loss += F.cross_entropy(logits[:, :y.size(1)].float().flatten(0, 1), y.flatten(),
-                                                  reduction="sum").item()
-            model.train()
-            return total_loss / (data.numel() - data.size(0))
+        # target LM fine-tuning (§3.2): the task's text as one stream, discriminative lrs, STLR, AR/TAR
+        if lm_epochs:
+            stream = torch.tensor([i for text in lm_texts for i in numericalize(text, stoi)])
+            n = len(stream) // lm_batch_size
+            if n < 2:
+                raise SystemExit(f"data: {task}'s training text is too short for lm_batch_size={lm_batch_size}")
+            data = stream[:n * lm_batch_size].view(lm_batch_size, n).to(device)  # (B, N) contiguous streams
+            eval_stream = torch.tensor([i for ex in examples[eval_split] for i in ex[0]], device=device)[None]
+            optimizer = make_optimizer(lm_groups(model), factor, (beta1, beta2), weight_decay)
+            total = lm_epochs * math.ceil((n - 1) / bptt)
 
-        val = lm_loss(eval_stream)
-        print(f"LM fine-tuning: {len(stream):,} tokens, {lm_epochs} epochs; {eval_split} loss before {val:.4f}")
-        log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": val})
-        model.train()
-        for epoch in range(1, lm_epochs + 1):
-            hidden, pos, t0 = model.init_hidden(lm_batch_size), 0, time.time()
-            while pos < n - 2:
-                seq_len = min(bptt_length(bptt, rng), n - 1 - pos)
-                lr = schedule_lr(schedule, min(it, total), total, lm_lr, cut_frac, stlr_ratio) * seq_len / bptt
-                hidden = [(h.detach(), c.detach()) for h, c in hidden]
-                with ctx:
-                    logits, hidden, raw_output, output = model(data[:, pos:pos + seq_len], hidden)
-                    loss = (F.cross_entropy(logits.float().flatten(0, 1), data[:, pos + 1:pos + 1 + seq_len].flatten())
-                            + activation_regularization(output.float(), alpha)
-                            + temporal_activation_regularization(raw_output.float(), beta))
-                step(optimizer, loss, model.parameters(), lr)
-                pos, it = pos + seq_len, it + 1
-                if interrupted:
-                    save_lm(lm_path)
-                    signal.signal(signal.SIGINT, previous_handler)
-                    print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
-                          f"--lm_epochs=0 --out_dir=NEW")
-                    sys.exit(130)
+            @torch.no_grad()
+            def lm_loss(data):
+                model.eval()
+                h, total_loss = model.init_hidden(data.size(0)), 0.0
+                for i in range(0, data.size(1) - 1, bptt):
+                    with ctx:
+                        logits, h, _, _ = model(data[:, i:i + bptt], h)
+                        y = data[:, i + 1:i + 1 + bptt]
+                        total_loss += F.cross_entropy(logits[:, :y.size(1)].float().flatten(0, 1), y.flatten(),
+                                                      reduction="sum").item()
+                model.train()
+                return total_loss / (data.numel() - data.size(0))
+
             val = lm_loss(eval_stream)
-            print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {val:.4f} | ppl "
-                  f"{math.exp(val):.1f} | {time.time() - t0:.1f} s")
-            log_json({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": val})
-        save_lm(lm_path)
-        optimizer = None
+            print(f"LM fine-tuning: {len(stream):,} tokens, {lm_epochs} epochs; {eval_split} loss before {val:.4f}")
+            log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": val})
+            model.train()
+            for epoch in range(1, lm_epochs + 1):
+                hidden, pos, t0 = model.init_hidden(lm_batch_size), 0, time.time()
+                while pos < n - 2:
+                    seq_len = min(bptt_length(bptt, rng), n - 1 - pos)
+                    lr = schedule_lr(schedule, min(it, total), total, lm_lr, cut_frac, stlr_ratio) * seq_len / bptt
+                    hidden = [(h.detach(), c.detach()) for h, c in hidden]
+                    with ctx:
+                        logits, hidden, raw_output, output = model(data[:, pos:pos + seq_len], hidden)
+                        y = data[:, pos + 1:pos + 1 + seq_len]
+                        loss = (F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+                                + activation_regularization(output.float(), alpha)
+                                + temporal_activation_regularization(raw_output.float(), beta))
+                    step(optimizer, loss, model.parameters(), lr)
+                    pos, it = pos + seq_len, it + 1
+                    if interrupted:
+                        save_lm(lm_path)
+                        signal.signal(signal.SIGINT, previous_handler)
+                        print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
+                              f"--lm_epochs=0 --out_dir=NEW")
+                        sys.exit(130)
+                val = lm_loss(eval_stream)
+                print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {val:.4f} | ppl "
+                      f"{math.exp(val):.1f} | {time.time() - t0:.1f} s")
+                log_json({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": val})
+            save_lm(lm_path)
 
-    # classifier fine-tuning (§3.3): gradual unfreezing, each stage with its own STLR cycle, as fastai does
-    clf = PoolingClassifier(model, len(labels), head_hidden, head_dropout, bptt, max_len).to(device)
-    head_args = dict(hidden=head_hidden, dropout=head_dropout, bptt=bptt, max_len=max_len)
-    groups = classifier_groups(clf)
+        # ULMFiT's classifier (§3.3)
+        clf = PoolingClassifier(model, len(labels), head_hidden, head_dropout, bptt, max_len).to(device)
+        groups = classifier_groups(clf)
+        extra = dict(model_type="ulmfit_classifier", head_args=dict(hidden=head_hidden, dropout=head_dropout,
+                     bptt=bptt, max_len=max_len), vocab=vocab_list)
+    else:
+        # GPT-1: three new tokens (start, delimiter, extract), every example rewritten into token sequences
+        gpt = model_from_checkpoint(ckpt)
+        ckpt = None
+        block_size = block_size or gpt.config.block_size
+        if block_size > gpt.config.block_size:
+            raise SystemExit(f"config: block_size={block_size} is longer than the model's context "
+                             f"({gpt.config.block_size})")
+        encode, _ = get_tokenizer(base_meta)
+        V = gpt.config.vocab_size
+        special = (V, V + 1, V + 2)
+        gpt = add_tokens(gpt, 3, gpt_dropout)
+        if not pretrained:
+            gpt = GPT(gpt.config)
+        model_args = dataclasses.asdict(gpt.config)
+        n_out = 1 if task_type in ("regression", "multiple_choice") else len(labels)
+        clf = GPTTaskModel(gpt, task_type, n_out, clf_dropout).to(device)
+        examples = {}
+        for split, records in labelled.items():
+            examples[split] = []
+            for n, r in enumerate(records, 1):
+                try:
+                    examples[split].append(transform(r, task_type, encode, special, block_size))
+                except ValueError as e:
+                    raise SystemExit(f"data: {split} example {n} of {task}: {e}") from None
+        lengths = [len(s) for ex in examples["train"] for s in ex]
+        print(f"{task_type} inputs: {len(examples['train'][0])} sequence(s) per example, {np.mean(lengths):.0f} tokens "
+              f"on average, longest {max(lengths)} (block_size {block_size})")
+        groups = gpt_groups(clf)
+        extra = dict(model_type="gpt_classifier", n_out=n_out, special=special, meta=base_meta)
+
+    # task fine-tuning: gradual unfreezing (ULMFiT), each stage with its own schedule cycle, as fastai does
     optimizer = make_optimizer(groups, factor, (beta1, beta2), weight_decay)
     all_params = [p for g in groups for p in g]
 
     def save_classifier(path):
-        save_checkpoint(path, dict(model=clf.state_dict(), model_args=model_args, head_args=head_args,
-                                   labels=labels, vocab=vocab_list, model_type="ulmfit_classifier", config=config))
+        save_checkpoint(path, dict(model=clf.state_dict(), model_args=model_args, labels=labels, task_type=task_type,
+                                   config=config, **extra))
 
-    def accuracy(split):
-        return (classify(clf, docs[split], batch_size).argmax(1) == targets[split]).float().mean().item()
+    def evaluate(split):
+        return task_metrics(task_type, decide(predict(clf, family, task_type, examples[split]), task_type),
+                            targets[split], labels)
+
+    def task_loss(out, y):
+        if task_type == "regression":
+            return F.mse_loss(out.float()[:, 0], torch.tensor(y, device=device, dtype=torch.float))
+        return F.cross_entropy(out.float(), torch.tensor(y, device=device))
 
     steps_per_epoch = math.ceil(len(train_records) / batch_size)
+    example_lengths = [max(map(len, ex)) for ex in examples["train"]]
     epoch = 0
     for n_trainable, stage_epochs in unfreezing_stages(epochs, len(groups), gradual_unfreezing):
         freeze(groups, n_trainable)
@@ -504,35 +723,47 @@ if __name__ == "__main__":
         for _ in range(stage_epochs):
             epoch += 1
             clf.train()
-            t0, losses = time.time(), []
-            for b in length_batches([len(d) for d in docs["train"]], batch_size, rng):
-                if len(b) == 1:  # BatchNorm cannot normalise a batch of one
+            t0, losses, parts = time.time(), [], []
+            for b in length_batches(example_lengths, batch_size, rng):
+                if len(b) == 1 and family == "awd_lstm":  # BatchNorm cannot normalise a batch of one
                     continue
-                x, lengths = collate([docs["train"][i] for i in b], device)
                 lr = schedule_lr(schedule, it, total, learning_rate, cut_frac, stlr_ratio)
+                y = [targets["train"][i] for i in b]
                 with ctx:
-                    loss = F.cross_entropy(clf(x, lengths).float(), targets["train"][b].to(device))
+                    if family == "gpt" and lm_coef:
+                        out, lm = clf(*inputs(family, [examples["train"][i] for i in b]), with_lm=True)
+                        task_part = task_loss(out, y)
+                        loss = task_part + lm_coef * lm  # GPT-1 eq. 5: L3 = L2 + lambda * L1
+                        parts.append((task_part.item(), lm.item()))
+                    else:
+                        loss = task_loss(clf(*inputs(family, [examples["train"][i] for i in b])), y)
                 step(optimizer, loss, all_params, lr)
                 losses.append(loss.item())
                 it += 1
                 if interrupted:
                     save_classifier(clf_path)
                     signal.signal(signal.SIGINT, previous_handler)
-                    print(f"interrupted at classifier epoch {epoch}: saved {clf_path} as it is")
+                    print(f"interrupted at epoch {epoch}: saved {clf_path} as it is")
                     sys.exit(130)
-            acc = accuracy(eval_split)
-            print(f"epoch {epoch} | {n_trainable}/{len(groups)} groups trainable | train loss "
-                  f"{np.mean(losses):.4f} | {eval_split} accuracy {acc:.4f} | {time.time() - t0:.1f} s", flush=True)
+            results = {f"{eval_split}_{k}": v for k, v in evaluate(eval_split).items()}
+            if parts:  # GPT-1's two losses apart, to see what the auxiliary one does
+                results = {"task_loss": float(np.mean([p[0] for p in parts])),
+                           "lm_loss": float(np.mean([p[1] for p in parts])), **results}
+            print(f"epoch {epoch} | {n_trainable}/{len(groups)} groups trainable | train loss {np.mean(losses):.4f} | "
+                  + " | ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items())
+                  + f" | {time.time() - t0:.1f} s", flush=True)
             log_json({"stage": "classifier", "epoch": epoch, "groups": n_trainable, "loss": float(np.mean(losses)),
-                      f"{eval_split}_accuracy": acc})
+                      **results})
 
     # the final model on every labelled held-out split (no selection on test: the last epoch is reported)
     signal.signal(signal.SIGINT, previous_handler)
     save_classifier(clf_path)
     results = {}
     for split in ("val", "test"):
-        if split in docs:
-            acc = accuracy(split)
-            results.update({f"{split}_accuracy": acc, f"{split}_error": 1 - acc})
+        if split in examples:
+            for k, v in evaluate(split).items():
+                results[f"{split}_{k}"] = v
+                if k == "accuracy":
+                    results[f"{split}_error"] = 1 - v
     print(" | ".join(f"{k} {v:.4f}" for k, v in results.items()) + f" | saved {clf_path}")
     log_json({"stage": "final", **results})

@@ -518,13 +518,37 @@ AG_ENTITY = re.compile(r"(?<!&)(#\d+|quot|amp|lt|gt);")  # AG News lost the & of
 SPLIT_STEMS = {"train": "train", "val": "val", "dev": "val", "test": "test", "unsup": "unsup"}  # task: file stem
 
 
-def check_record(record, where, labelled, first):
-    """A record as {"text", "label": str}; `first` keeps the first label's type and place: a file cannot mix them."""
-    text, label = record.get("text"), record.get("label")
-    if not isinstance(text, str) or not text.strip():
-        raise SystemExit(f"data: {where} has no \"text\" string, or an empty one: give each record its text")
+FIELDS = {"classification": ("text",), "entailment": ("premise", "hypothesis"), "similarity": ("text_a", "text_b"),
+          "regression": ("text_a", "text_b"), "multiple_choice": ("context", "choices")}  # each task type's inputs
+
+
+def check_record(record, where, labelled, first, task_type="classification"):
+    """A record as its type's input fields plus "label" (a str; a float score for regression; a choice index for
+    multiple choice). `first` keeps the first label's type and place, and the first number of choices: a file
+    cannot mix them."""
+    out = {}
+    for field in FIELDS[task_type]:
+        value = record.get(field)
+        texts = value if field == "choices" and isinstance(value, list) else [value]
+        if not all(isinstance(t, str) and t.strip() for t in texts) or (field == "choices" and len(texts) < 2):
+            what = "a list of at least two non-empty strings" if field == "choices" else "a non-empty string"
+            raise SystemExit(f"data: {where} needs \"{field}\" as {what} (a {task_type} task's fields: "
+                             f"{', '.join(FIELDS[task_type])})")
+        out[field] = value
+    if task_type == "multiple_choice":
+        n, at = first.setdefault("choices", (len(out["choices"]), where))
+        if len(out["choices"]) != n:
+            raise SystemExit(f"data: {where} has {len(out['choices'])} choices but {at} has {n}: every example needs "
+                             "the same number")
     if not labelled:
-        return {"text": text}
+        return out
+    label = record.get("label")
+    if task_type in ("regression", "multiple_choice"):
+        number = type(label) in (int, float) if task_type == "regression" else type(label) is int
+        if not number or (task_type == "multiple_choice" and not 0 <= label < len(out["choices"])):
+            want = "a number" if task_type == "regression" else f"a choice index 0 to {len(out['choices']) - 1}"
+            raise SystemExit(f"data: {where} has the label {label!r}: a {task_type} label is {want}")
+        return {**out, "label": float(label) if task_type == "regression" else label}
     if type(label) not in (int, str) or not str(label).strip():  # type(), not isinstance: True is an int too
         what = "no \"label\"" if "label" not in record else f"the label {label!r}"
         raise SystemExit(f"data: {where} has {what}: labels are non-empty strings or integers")
@@ -532,24 +556,25 @@ def check_record(record, where, labelled, first):
     if type(label) is not kind:  # 1 and "1" would become one class after str(): almost surely a mistake
         raise SystemExit(f"data: {where} has a {type(label).__name__} label ({label!r}) but {at} has a "
                          f"{kind.__name__}: use one type for all labels of a file")
-    return {"text": text, "label": str(label)}
+    return {**out, "label": str(label)}
 
 
-def read_records(path, labelled=True):
-    """The records of a JSONL file, one {"text": str, "label": str or int} per line, as {"text", "label": str} (only
-    text unless labelled). Blank lines are skipped; every mistake is one line naming the file and line number."""
+def read_records(path, labelled=True, task_type="classification"):
+    """The records of a JSONL file, one object per line with its task type's fields (FIELDS) and a "label", checked
+    by check_record (only the input fields unless labelled). Blank lines are skipped; every mistake is one line
+    naming the file and line number."""
     if not os.path.isfile(path):
         raise SystemExit(f"data: no such file: {path}")
     with open(path, "rb") as f:
         text, first = utf8(f.read(), path), {}
-    return [check_record(record, f"{path} line {n}", labelled, first) for n, record in jsonl(path, text)]
+    return [check_record(record, f"{path} line {n}", labelled, first, task_type) for n, record in jsonl(path, text)]
 
 
-def check_splits(splits, where):
+def check_splits(splits, where, task_type="classification"):
     """A classifier needs train examples, and cannot be scored on labels it never saw in train."""
     if not splits.get("train"):
         raise SystemExit(f"data: {where} has no train records: a classifier needs a non-empty train split")
-    for split in ("val", "test"):
+    for split in ("val", "test") if task_type in ("classification", "entailment", "similarity") else ():
         unseen = sorted({r["label"] for r in splits.get(split, ())} - {r["label"] for r in splits["train"]})
         if unseen:
             raise SystemExit(f"data: the {split} split of {where} has labels that never occur in train: "
@@ -565,8 +590,12 @@ def load_task(name):
         raise SystemExit(f"data: task '{name}' is not prepared in {DATA_DIR}: run {how}")
     with open(os.path.join(folder, "task.json")) as f:
         info = json.load(f)
-    splits = {split: read_records(os.path.join(folder, f"{split}.jsonl"), split != "unsup") for split in info["splits"]}
-    check_splits(splits, folder)
+    task_type = info.get("type", "classification")
+    if task_type not in FIELDS:
+        raise SystemExit(f"data: {folder}/task.json has the type '{task_type}': use one of {', '.join(FIELDS)}")
+    splits = {split: read_records(os.path.join(folder, f"{split}.jsonl"), split != "unsup", task_type)
+              for split in info["splits"]}
+    check_splits(splits, folder, task_type)
     return info, splits
 
 

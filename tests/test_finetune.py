@@ -2,6 +2,7 @@
 discriminative learning rates, gradual unfreezing, concat pooling, BPT3C's gradient cut, the mean-embedding init;
 then the script end to end on small tasks, and its one-line messages for bad input."""
 
+import dataclasses
 import json
 import math
 import os
@@ -18,6 +19,8 @@ import finetune
 import prepare
 from finetune import (PoolingClassifier, classifier_groups, discriminative_lrs, freeze, length_batches, lm_groups,
                       make_optimizer, numericalize, schedule_lr, set_lr, transfer_embedding, unfreezing_stages, words)
+import train_gpt
+from train_gpt import GPT, GPTConfig
 from train_lstm import AWDLSTM, LSTMConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,6 +58,9 @@ def test_stlr_follows_the_papers_equation_3():
     assert schedule_lr("stlr", 1000, T, eta_max, cut_frac, ratio) == pytest.approx(eta_max / 32)  # back down
     assert schedule_lr("constant", 500, T, eta_max, cut_frac, ratio) == eta_max
     assert schedule_lr("cosine", 500, T, eta_max, cut_frac, ratio) == pytest.approx(eta_max / 2)
+    # GPT-1: linear warmup over 0.2% of training (2 of 1000 steps here), then linear decay to zero
+    assert [schedule_lr("linear", t, T, eta_max, 0.002, ratio) for t in (0, 1, 2, 501, 1000)] == \
+        pytest.approx([0, eta_max / 2, eta_max, eta_max * 499 / 998, 0])
 
 
 def test_discriminative_lrs_divide_by_2_6_per_group_down():
@@ -178,8 +184,7 @@ def test_length_batches_group_similar_lengths_and_cover_everything():
 # -----------------------------------------------------------------------------
 # the script end to end
 
-TINY = ["--device=cpu", "--emb_size=16", "--hidden_size=32", "--n_layers=2", "--batch_size=32", "--lm_batch_size=8",
-        "--bptt=10"]
+TINY = ["--device=cpu", "--batch_size=32", "--lm_batch_size=8", "--bptt=10"]
 
 
 def write_jsonl(path, records):
@@ -220,9 +225,9 @@ def run(out_dir, *args):
     return run_script(SCRIPT, [*TINY, "--task=order", f"--out_dir={out_dir}", *args])
 
 
-def test_a_classifier_from_scratch_learns_word_order(data):
-    out = data / "out"
-    assert run(out, "--init_from=scratch", "--lm_epochs=0", "--epochs=12", "--gradual_unfreezing=False",
+def test_a_classifier_from_scratch_learns_word_order(pretrained):
+    out = pretrained.parent / "out"
+    assert run(out, f"--init_from={pretrained}", "--pretrained=False", "--lm_epochs=0", "--epochs=12", "--gradual_unfreezing=False",
                "--dropout_emb=0", "--dropout_in=0", "--dropout_hidden=0", "--dropout_out=0", "--weight_drop=0",
                "--head_dropout=(0.0,0.0)") == 0
     final = records(out)[-1]
@@ -288,24 +293,24 @@ def test_bad_input_gets_one_line(pretrained, tmp_path):
     def message(*args):
         return script_error(SCRIPT, [*TINY, "--task=order", *args])
 
-    gpt = tmp_path / "gpt.pt"
-    torch.save({"model_args": {}, "model": {}}, gpt)  # a train_gpt.py checkpoint has no model_type
-    assert "holds a gpt model" in message(f"--init_from={gpt}", f"--out_dir={tmp_path / 'a'}")
+    clf = tmp_path / "clf.pt"
+    torch.save({"model_args": {}, "model": {}, "model_type": "ulmfit_classifier"}, clf)
+    assert "holds a ulmfit_classifier model" in message(f"--init_from={clf}", f"--out_dir={tmp_path / 'a'}")
     char = tmp_path / "char.pt"
     torch.save({"model_args": {}, "model": {}, "model_type": "awd_lstm",
                 "meta": {"tokenizer": "char", "vocab_size": 2, "vocab": ["a", "b"]}}, char)
     assert "char vocabulary" in message(f"--init_from={char}", f"--out_dir={tmp_path / 'b'}")
     assert "n_train=5000" in message(f"--init_from={pretrained}", "--n_train=5000", f"--out_dir={tmp_path / 'c'}")
     assert "does not exist" in message("--mode=predict", f"--out_dir={tmp_path / 'nothing'}")
-    assert "schedule must be" in message("--schedule=linear")
+    assert "schedule must be" in message("--schedule=triangular")
     assert "not prepared" in message("--task=nosuchtask") or "prepare.py" in message("--task=nosuchtask")
     out = tmp_path / "done"
     assert run(out, f"--init_from={pretrained}", "--lm_epochs=0", "--epochs=1") == 0
     assert "already holds a classifier" in message(f"--init_from={pretrained}", f"--out_dir={out}")
 
 
-def test_ctrl_c_saves_the_lm_then_exits(data, capsys):
-    out = data / "out"
+def test_ctrl_c_saves_the_lm_then_exits(pretrained, capsys):
+    out = pretrained.parent / "out"
 
     def interrupt_once_training():  # after the first LM evaluation, so the script's own handler is in place
         log = out / "log.jsonl"
@@ -314,10 +319,186 @@ def test_ctrl_c_saves_the_lm_then_exits(data, capsys):
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt_once_training, daemon=True).start()
-    assert run(out, "--init_from=scratch", "--lm_epochs=500", "--epochs=1") == 130
+    assert run(out, f"--init_from={pretrained}", "--lm_epochs=500", "--epochs=1") == 130
     assert "interrupted in LM fine-tuning: saved" in capsys.readouterr().out
     ckpt = torch.load(out / "lm.pt", weights_only=True)
     assert ckpt["model_type"] == "awd_lstm" and ckpt["iter_num"] > 0
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the script gave Ctrl-C back
     # and the saved LM carries on: the classifier stage from it
     assert run(out / "next", f"--init_from={out / 'lm.pt'}", "--lm_epochs=0", "--epochs=1") == 0
+
+# -----------------------------------------------------------------------------
+# GPT-1's task fine-tuning
+
+SPECIAL = (100, 101, 102)  # start, delimiter, extract
+
+
+def encode_chars(text):
+    return [ord(c) - 96 for c in text]  # a..z -> 1..26
+
+
+def test_input_transformations_token_layout():
+    s, d, e = SPECIAL
+    t = finetune.transform
+    assert t({"text": "abc"}, "classification", encode_chars, SPECIAL, 64) == [[s, 1, 2, 3, e]]
+    assert t({"premise": "ab", "hypothesis": "c"}, "entailment", encode_chars, SPECIAL, 64) == [[s, 1, 2, d, 3, e]]
+    assert t({"text_a": "ab", "text_b": "c"}, "similarity", encode_chars, SPECIAL, 64) == \
+        [[s, 1, 2, d, 3, e], [s, 3, d, 1, 2, e]]
+    assert t({"context": "ab", "choices": ["c", "de"]}, "multiple_choice", encode_chars, SPECIAL, 64) == \
+        [[s, 1, 2, d, 3, e], [s, 1, 2, d, 4, 5, e]]
+    # too long: a text loses its end, a pair its longer part's end, a context its beginning (alike for each choice)
+    assert t({"text": "abcdefgh"}, "classification", encode_chars, SPECIAL, 6) == [[s, 1, 2, 3, 4, e]]
+    assert t({"premise": "abcdef", "hypothesis": "xy"}, "entailment", encode_chars, SPECIAL, 8) == \
+        [[s, 1, 2, 3, d, 24, 25, e]]
+    assert t({"context": "abcdef", "choices": ["x", "yz"]}, "multiple_choice", encode_chars, SPECIAL, 8) == \
+        [[s, 4, 5, 6, d, 24, e], [s, 4, 5, 6, d, 25, 26, e]]
+    with pytest.raises(ValueError, match="no room"):
+        t({"context": "ab", "choices": ["x", "wxyzw"]}, "multiple_choice", encode_chars, SPECIAL, 8)
+
+
+def tiny_gpt(task_type, n_out, vocab_size=30):
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(block_size=32, vocab_size=vocab_size, n_layer=2, n_head=2, n_embd=16, prenorm=False))
+    return finetune.GPTTaskModel(gpt, task_type, n_out).eval()
+
+
+def test_similarity_is_symmetric_and_choices_share_the_head():
+    special = (27, 28, 29)
+    model = tiny_gpt("similarity", 2)
+    ab = finetune.transform({"text_a": "abc", "text_b": "de"}, "similarity", encode_chars, special, 32)
+    ba = finetune.transform({"text_a": "de", "text_b": "abc"}, "similarity", encode_chars, special, 32)
+    with torch.no_grad():
+        out_ab = model(*finetune.collate_sequences([ab], "cpu"))
+        out_ba = model(*finetune.collate_sequences([ba], "cpu"))
+    torch.testing.assert_close(out_ab, out_ba)
+    model = tiny_gpt("multiple_choice", 1)
+    example = finetune.transform({"context": "ab", "choices": ["c", "dd", "e"]}, "multiple_choice", encode_chars,
+                                 special, 32)
+    with torch.no_grad():
+        scores = model(*finetune.collate_sequences([example], "cpu"))[0]
+        reordered = model(*finetune.collate_sequences([[example[2], example[0], example[1]]], "cpu"))[0]
+        alone = [model(*finetune.collate_sequences([[seq]], "cpu"))[0, 0] for seq in example]
+    torch.testing.assert_close(reordered, scores[[2, 0, 1]])  # the same weights score every choice
+    torch.testing.assert_close(scores, torch.stack(alone))  # padding to the longest choice changes nothing
+
+
+def test_auxiliary_lm_loss_is_the_gpt_loss_over_real_tokens():
+    model = tiny_gpt("classification", 3)
+    seqs = [[27, 1, 2, 3, 4, 29], [27, 5, 6, 29]]
+    idx, lengths = finetune.collate_sequences([[s] for s in seqs], "cpu")
+    with torch.no_grad():
+        _, lm = model(idx, lengths, with_lm=True)
+        # independently: GPT.forward's own loss on each unpadded sequence, weighted by its number of targets
+        total = sum(model.gpt(torch.tensor([s[:-1]]), torch.tensor([s[1:]]))[1] * (len(s) - 1) for s in seqs)
+    torch.testing.assert_close(lm, total / sum(len(s) - 1 for s in seqs))
+
+
+def test_metrics_against_hand_computed_values():
+    assert finetune.task_metrics("classification", [0, 1, 2, 1], [0, 1, 1, 1], ["a", "b", "c"]) == {"accuracy": 0.75}
+    # F1 of the positive class: tp 2, fp 1, fn 1 -> 2*2 / (2*2 + 1 + 1)
+    m = finetune.task_metrics("similarity", [1, 1, 1, 0, 0], [1, 1, 0, 1, 0], ["0", "1"])
+    assert m["f1"] == pytest.approx(4 / 6) and m["accuracy"] == pytest.approx(0.6)
+    # Spearman with a tie: scipy.stats.spearmanr([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) is 0.8207826816681233
+    m = finetune.task_metrics("regression", [1, 2, 3, 4, 5], [5, 6, 7, 8, 7], None)
+    assert m["spearman"] == pytest.approx(0.8207826816681233)
+    assert m["pearson"] == pytest.approx(np.corrcoef([1, 2, 3, 4, 5], [5, 6, 7, 8, 7])[0, 1])
+
+
+@pytest.fixture
+def gpt_checkpoint(data):
+    """An untrained GPT-1-layout model with a character vocabulary covering the order task's texts."""
+    rng = np.random.default_rng(2)
+    with open(data / "chars.txt", "w") as f:
+        f.write("\n".join(r["text"] for r in order_task(50, rng)) + "\n")
+    meta = prepare.prepare("text", inputs=[str(data / "chars.txt")], tokenizer="char", out="chars")
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=48, vocab_size=meta["vocab_size"], n_layer=2, n_head=2, n_embd=32, prenorm=False)
+    path = data / "gpt.pt"
+    train_gpt.save_checkpoint(str(path), {"model": GPT(config).state_dict(), "model_args": dataclasses.asdict(config),
+                                          "meta": meta, "model_type": "gpt", "iter_num": 0, "best_val_loss": 0.0})
+    return path
+
+
+def test_gpt_fine_tuning_end_to_end(gpt_checkpoint, capsys):
+    out = gpt_checkpoint.parent / "gpt-ft"
+    assert run(out, f"--init_from={gpt_checkpoint}", "--lm_epochs=0", "--epochs=2", "--learning_rate=1e-3",
+               "--schedule=linear", "--cut_frac=0.002", "--discriminative=False", "--gradual_unfreezing=False",
+               "--beta1=0.9", "--beta2=0.999") == 0
+    log = records(out)
+    epochs = [r for r in log if r.get("stage") == "classifier"]
+    assert len(epochs) == 2 and all(r["groups"] == 4 for r in epochs)  # embeddings, 2 blocks, head: all trained
+    for r in epochs:  # the loop's loss is task + 0.5 * LM (means of per-step values are linear)
+        assert r["loss"] == pytest.approx(r["task_loss"] + 0.5 * r["lm_loss"], rel=1e-6)
+    assert "test_accuracy" in log[-1]
+    ckpt = torch.load(out / "classifier.pt", weights_only=True)
+    assert ckpt["model_type"] == "gpt_classifier" and ckpt["model_args"]["vocab_size"] == ckpt["special"][0] + 3
+    (gpt_checkpoint.parent / "new.jsonl").write_text('{"text": "a w1 b"}\n{"text": "b w2 a"}\n')
+    capsys.readouterr()
+    assert run_script(SCRIPT, ["--mode=predict", f"--out_dir={out}", f"--input={gpt_checkpoint.parent / 'new.jsonl'}",
+                               "--device=cpu"]) == 0
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert [line.split("\t")[-1] for line in lines] == ["a w1 b", "b w2 a"]
+    assert all(line.split("\t")[0] in ("ab", "ba") for line in lines)
+    # without the auxiliary loss there is no LM part to log
+    assert run(out / "no-lm", f"--init_from={gpt_checkpoint}", "--lm_epochs=0", "--epochs=1", "--lm_coef=0") == 0
+    assert "lm_loss" not in records(out / "no-lm")[-2]
+    # ULMFiT's LM stage is not for GPTs, and characters outside the vocabulary are named
+    assert "lm_epochs" in script_error(SCRIPT, [*TINY, "--task=order", f"--init_from={gpt_checkpoint}",
+                                                f"--out_dir={out / 'x'}", "--lm_epochs=2"])
+
+
+def typed_records(task_type, n, rng):
+    """Random examples of a task type over the order task's characters (the GPT fixture's vocabulary)."""
+    def words(k):
+        return " ".join(f"w{i}" for i in rng.integers(0, 10, size=k))
+    records = []
+    for _ in range(n):
+        if task_type == "entailment":
+            records.append({"premise": words(5), "hypothesis": words(2), "label": str(rng.choice(["no", "yes"]))})
+        elif task_type == "similarity":
+            records.append({"text_a": words(4), "text_b": words(3), "label": str(rng.choice(["0", "1"]))})
+        elif task_type == "regression":
+            records.append({"text_a": words(4), "text_b": words(3), "label": float(rng.uniform(0, 5))})
+        else:
+            records.append({"context": words(4), "choices": [words(2), words(3), "a b"], "label": int(rng.integers(3))})
+    return records
+
+
+@pytest.mark.parametrize("task_type, metric", [("entailment", "test_accuracy"), ("similarity", "test_f1"),
+                                                ("regression", "test_spearman"), ("multiple_choice", "test_accuracy")])
+def test_gpt_fine_tuning_on_each_task_type(gpt_checkpoint, task_type, metric):
+    folder = gpt_checkpoint.parent / "data" / task_type
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    splits = {"train": typed_records(task_type, 24, rng), "test": typed_records(task_type, 12, rng)}
+    for split, examples in splits.items():
+        write_jsonl(folder / f"{split}.jsonl", examples)
+    info = {"task": task_type, "type": task_type, "splits": {k: len(v) for k, v in splits.items()}}
+    if task_type in ("entailment", "similarity"):
+        info["labels"] = sorted({r["label"] for r in splits["train"]})
+    (folder / "task.json").write_text(json.dumps(info))
+    out = gpt_checkpoint.parent / f"ft-{task_type}"
+    assert run_script(SCRIPT, [*TINY, f"--task={task_type}", f"--out_dir={out}", f"--init_from={gpt_checkpoint}",
+                               "--lm_epochs=0", "--epochs=1", "--learning_rate=1e-3", "--gradual_unfreezing=False"]) == 0
+    final = records(out)[-1]
+    assert final["stage"] == "final" and math.isfinite(final[metric])
+
+
+@pytest.mark.parametrize("task_type, record, match", [
+    ("entailment", {"premise": "a", "label": "yes"}, 'needs "hypothesis"'),
+    ("similarity", {"text_a": "a", "text_b": " ", "label": "1"}, 'needs "text_b"'),
+    ("regression", {"text_a": "a", "text_b": "b", "label": "high"}, "label is a number"),
+    ("multiple_choice", {"context": "a", "choices": ["b", "c"], "label": 2}, "choice index 0 to 1"),
+    ("multiple_choice", {"context": "a", "choices": ["b"], "label": 0}, "at least two"),
+])
+def test_records_must_match_their_task_type(tmp_path, task_type, record, match):
+    path = write_jsonl(tmp_path / "x.jsonl", [record])
+    with pytest.raises(SystemExit, match=match):
+        prepare.read_records(path, task_type=task_type)
+
+
+def test_multiple_choice_examples_need_the_same_number_of_choices(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [{"context": "a", "choices": ["b", "c"], "label": 0},
+                                              {"context": "a", "choices": ["b", "c", "d"], "label": 0}])
+    with pytest.raises(SystemExit, match="line 2 has 3 choices but .* line 1 has 2"):
+        prepare.read_records(path, task_type="multiple_choice")

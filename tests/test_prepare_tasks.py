@@ -185,9 +185,9 @@ def test_task_from_csv_and_jsonl(data_dir, tmp_path):
 @pytest.mark.parametrize("lines, message", [
     (['{"text": "a", "label": 1}', "", "{oops"], r"line 3 is not valid JSON"),
     (['{"text": "a", "label": 1}', '["a", 1]'], r"line 2 is not a JSON object"),
-    (['{"label": 1}'], r"line 1 has no \"text\" string"),
-    (['{"text": 5, "label": 1}'], r"line 1 has no \"text\" string"),
-    (['{"text": "a", "label": 1}', '{"text": " \\n ", "label": 1}'], r"line 2 has no \"text\" string, or an empty one"),
+    (['{"label": 1}'], r"line 1 needs \"text\" as a non-empty string"),
+    (['{"text": 5, "label": 1}'], r"line 1 needs \"text\" as a non-empty string"),
+    (['{"text": "a", "label": 1}', '{"text": " \\n ", "label": 1}'], r"line 2 needs \"text\" as a non-empty string"),
     (['{"text": "a"}'], r"line 1 has no \"label\""),
     (['{"text": "a", "label": 1}', "", '{"text": "b", "label": "pos"}'],
      r"line 3 has a str label \('pos'\) but .*train.jsonl line 1 has a int"),
@@ -222,7 +222,7 @@ def test_task_mistakes(data_dir, tmp_path):
         prepare.prepare("task", inputs=[train, test], out="never")
     for filename, text, message in (
             ("test.csv", "text,labels\ne,pos\n", r"test.csv needs a header row naming a text and a label column"),
-            ("test.csv", "text,label\ne,pos\n,neg\n", r"test.csv line 3 has no \"text\""),
+            ("test.csv", "text,label\ne,pos\n,neg\n", r"test.csv line 3 needs \"text\""),
             ("test.csv", "text,label\ne,pos\nf\n", r"test.csv line 3 has the label None"),  # a short row
             ("unsup.csv", "label\nx\n", r"unsup.csv needs a header row naming a text column"),
             ("test.csv", f"text,label\ne,pos\n{'f' * 140_000},pos\n", r"test.csv line 3 is not valid CSV \(field"),
