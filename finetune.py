@@ -463,7 +463,7 @@ if __name__ == "__main__":
         if family is None:
             raise SystemExit(f"predict: {clf_path} holds a {ckpt.get('model_type', 'gpt')} model, not a finetune.py "
                              "classifier: point --out_dir at a finetune.py run")
-        task_type, labels = ckpt["task_type"], ckpt["labels"]
+        task_type, labels = ckpt.get("task_type", "classification"), ckpt["labels"]  # 992d269 wrote none
         if input == "-" or not input.endswith(".jsonl"):
             if task_type != "classification":
                 raise SystemExit(f"predict: a {task_type} model reads .jsonl records with fields "
