@@ -207,15 +207,6 @@ def length_batches(lengths, batch_size, rng=None):
     return batches
 
 
-def collate(docs, device):
-    """Right-padded (B, L) token ids (padding with <eos>, never seen past the masks) and the lengths (B,)."""
-    lengths = torch.tensor([len(d) for d in docs])
-    idx = torch.zeros(len(docs), int(lengths.max()), dtype=torch.long)
-    for i, d in enumerate(docs):
-        idx[i, :len(d)] = torch.tensor(d)
-    return idx.to(device), lengths.to(device)
-
-
 # -----------------------------------------------------------------------------
 # GPT-1's task fine-tuning (Radford et al. 2018, §3.3): one pretrained model, inputs rewritten per task type
 
@@ -438,7 +429,8 @@ if __name__ == "__main__":
 
     def inputs(family, batch):
         """A batch of examples (each a list of token sequences: one for the LSTM) as the model's arguments."""
-        return collate([ex[0] for ex in batch], device) if family == "awd_lstm" else collate_sequences(batch, device)
+        idx, lengths = collate_sequences(batch, device)
+        return (idx[:, 0], lengths[:, 0]) if family == "awd_lstm" else (idx, lengths)
 
     @torch.no_grad()
     def predict(clf, family, task_type, examples):
