@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from prepare import FIELDS
-from train_gpt import GPT, GPTConfig, load_checkpoint, model_from_checkpoint
+from train_gpt import GPT, PRETRAINED, GPTConfig, load_checkpoint, model_from_checkpoint
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, save_checkpoint, stlr,
                         temporal_activation_regularization)
 
@@ -355,7 +355,8 @@ if __name__ == "__main__":
     out_dir = "out-ulmfit-trec"
     mode = "train"  # 'train', or 'predict': label the examples in `input` with out_dir/classifier.pt
     input = "-"  # predict: a .jsonl file with the task's fields, a .txt file (one text per line), or - for stdin
-    init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py or train_gpt.py out_dir or .pt file
+    init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py or train_gpt.py out_dir or .pt file, or
+    # published weights: openai-gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder in the hub's layout
     pretrained = True  # False: the same architecture, freshly initialised (the paper's "no pretraining" ablation)
     # data
     task = "trec"  # prepared by prepare.py into data/TASK/{train,test,...}.jsonl and task.json
@@ -499,6 +500,9 @@ if __name__ == "__main__":
         train_records = [train_records[i] for i in sorted(rng.choice(len(train_records), n_train, replace=False))]
     labelled = {**{k: v for k, v in splits.items() if k != "unsup"}, "train": train_records}
     eval_split = "val" if "val" in labelled else "test"
+    if eval_split not in labelled:
+        raise SystemExit(f"data: task '{task}' has only a train split: prepare it with a val (or test) file to "
+                         "measure the classifier on")
     if os.path.exists(clf_path):  # never overwrite an earlier run's classifier
         raise SystemExit(f"{out_dir} already holds a classifier ({clf_path}): choose another --out_dir, delete it, "
                          f"or label examples with it: --mode=predict")
@@ -509,8 +513,12 @@ if __name__ == "__main__":
     targets = {split: [target(r) for r in records] for split, records in labelled.items()}
 
     # the pretrained model: an AWD-LSTM (ULMFiT) or a GPT (GPT-1's recipe)
-    path = os.path.join(init_from, "best.pt") if os.path.isdir(init_from) else init_from
-    ckpt = load_checkpoint(path, "cpu", model_type=None)
+    if init_from in PRETRAINED or os.path.isfile(os.path.join(init_from, "model.safetensors")):
+        published = GPT.from_pretrained(init_from)  # OpenAI's GPT-1/GPT-2 weights
+        path, ckpt = init_from, {"model_type": "gpt", "meta": published.meta}
+    else:
+        path = os.path.join(init_from, "best.pt") if os.path.isdir(init_from) else init_from
+        ckpt = load_checkpoint(path, "cpu", model_type=None)
     family = ckpt.get("model_type", "gpt")
     if family not in ("awd_lstm", "gpt"):
         raise SystemExit(f"finetune: {path} holds a {family} model; init_from takes a language model: a "
@@ -660,8 +668,8 @@ if __name__ == "__main__":
                      bptt=bptt, max_len=max_len), vocab=vocab_list)
     else:
         # GPT-1: three new tokens (start, delimiter, extract), every example rewritten into token sequences
-        gpt = model_from_checkpoint(ckpt)
-        ckpt = None
+        gpt = published if "model" not in ckpt else model_from_checkpoint(ckpt)
+        ckpt = published = None
         block_size = block_size or gpt.config.block_size
         if block_size > gpt.config.block_size:
             raise SystemExit(f"config: block_size={block_size} is longer than the model's context "

@@ -13,12 +13,17 @@ $ python prepare.py wikitext103 --max_vocab 60000             # ULMFiT's vocabul
 $ python prepare.py text --input a.txt b.jsonl --out mydata   # your own documents
 $ python prepare.py fineweb10B --shards 8                     # llm.c GPT-2 shards, 100M tokens each
 
-Prepare a classification task for finetune.py: data/OUT/{split}.jsonl, one {"text", "label"} a line, and task.json.
+Prepare a task for finetune.py: data/OUT/{split}.jsonl, one record a line with its type's fields (FIELDS), and task.json.
 $ python prepare.py trec --from ../shared/data/trec           # TREC-6 questions: train 5,452, test 500
 $ python prepare.py sst2 --from ../shared/data/sst2           # GLUE SST-2 sentences: train, val (GLUE's dev)
 $ python prepare.py imdb                                      # IMDb reviews: train, test, 50,000 unlabelled (unsup)
 $ python prepare.py ag_news                                   # AG News: World, Sports, Business, Sci/Tech
+$ python prepare.py rte --from ../shared/data/rte             # GLUE RTE (entailment: premise, hypothesis)
+$ python prepare.py mrpc                                      # GLUE MRPC (similarity: text_a, text_b; F1 too)
+$ python prepare.py stsb                                      # GLUE STS-B (regression: text_a, text_b, score 0-5)
+$ python prepare.py copa                                      # SuperGLUE COPA (multiple_choice: context, choices)
 $ python prepare.py task --input train.csv dev.jsonl --out mytask  # your own labelled text (columns text, label)
+$ python prepare.py task --type entailment --input train.jsonl --out mynli  # any task type, as .jsonl
 
 The config helper every script uses:
 $ python train_gpt.py config/gpt2.py --batch_size=8
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import unicodedata
 import zipfile
 from collections import Counter
 
@@ -141,11 +147,67 @@ def gpt2_encoding():
                          "internet once, or set TIKTOKEN_CACHE_DIR to a folder holding them") from None
 
 
+# GPT-1's BPE (Radford et al. 2018, §4.1: "a bytepair encoding (BPE) vocabulary with 40,000 merges"): lower-cased
+# words, the last symbol of each word marked with </w>. OpenAI's code cleaned text with ftfy and split it with spaCy;
+# without them, GPT1_WORD approximates spaCy's English rules (see the README for where the two differ).
+GPT1_PUNCT = re.compile(r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|/+|\*+|\[+|\]+|}+|{+|\|+|_+)""")  # padded by spaces
+GPT1_WORD = re.compile(r"\n|n't\b|'(?:s|re|ve|ll|d|m)\b"  # a line break; the contractions spaCy splits off
+                       r"|\d+(?:[.,:]\d+)+|(?:[^\W\d_]\.)+(?!\S)"  # 3.5 and 10:30; initials such as h. and u.s.
+                       r"|[^\W_]+(?=n't\b)|[^\W_]+|_+|\.{2,}|[^\w\s]")  # do|n't; words; ...; any other symbol
+
+
+def gpt1_encoding(source):
+    """(encode, decode) of GPT-1's BPE from vocab.json and merges.txt in the folder source, or in the hub repo source."""
+    vocab_path, merges_path = ((os.path.join(source, f) for f in ("vocab.json", "merges.txt")) if os.path.isdir(source)
+                               else (hub_file(source, f) for f in ("vocab.json", "merges.txt")))
+    try:
+        with open(vocab_path, encoding="utf-8") as f:
+            encoder = json.load(f)
+        with open(merges_path, encoding="utf-8") as f:
+            lines = [line.split() for line in f.read().split("\n")[1:]]  # line 1 is "#version: 0.2"
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"tokenizer: cannot read GPT-1's BPE files in {source} ({type(e).__name__}): use the "
+                         "vocab.json and merges.txt of openai-community/openai-gpt") from None
+    ranks = {tuple(pair): rank for rank, pair in enumerate(lines) if len(pair) == 2}
+    decoder, unk, cache = {i: s for s, i in encoder.items()}, encoder.get("<unk>", 0), {}
+
+    def bpe(word):  # merge the adjacent pair with the lowest rank, everywhere in the word, until none is in ranks
+        if word not in cache:
+            symbols = [*word[:-1], word[-1] + "</w>"]
+            while len(symbols) > 1:
+                pair = min(zip(symbols, symbols[1:]), key=lambda p: ranks.get(p, len(ranks)))
+                if pair not in ranks:
+                    break
+                merged, i = [], 0
+                while i < len(symbols):
+                    if symbols[i:i + 2] == list(pair):
+                        merged.append(pair[0] + pair[1])
+                        i += 2
+                    else:
+                        merged.append(symbols[i])
+                        i += 1
+                symbols = merged
+            cache[word] = [encoder.get(s, unk) for s in symbols]  # a symbol never seen in BooksCorpus is <unk>
+        return cache[word]
+
+    def encode(text):
+        for a, b in (("—", "-"), ("–", "-"), ("―", "-"), ("…", "..."), ("´", "'")):  # as OpenAI's text_standardize
+            text = text.replace(a, b)
+        text = unicodedata.normalize("NFC", GPT1_PUNCT.sub(r" \1 ", text)).lower()
+        return [i for word in GPT1_WORD.findall(text) for i in bpe(word)]
+
+    def decode(ids):
+        return "".join(decoder.get(i, UNK) for i in ids).replace("</w>", " ")  # UNK: an id past the vocabulary
+    return encode, decode
+
+
 def get_tokenizer(meta):
     """(encode, decode) for a prepared dataset: encode(str) -> list[int], decode(list[int]) -> str."""
     if meta["tokenizer"] == "gpt2":
         enc = gpt2_encoding()
         return enc.encode_ordinary, enc.decode  # ordinary: "<|endoftext|>" typed in a text is text, not the token
+    if meta["tokenizer"] == "gpt1":
+        return gpt1_encoding(meta["bpe"])
     vocab = meta["vocab"]
     stoi = {s: i for i, s in enumerate(vocab)}
     if meta["tokenizer"] == "char":
@@ -254,6 +316,16 @@ SHA256 = {
     "aclImdb_v1.tar.gz": "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
     "train.csv": "76a0a2d2f92b286371fe4d4044640910a04a803fdd2538e0f3f29a5c6f6b672e",  # AG News
     "test.csv": "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
+    # GLUE's RTE, MRPC, STS-B and SuperGLUE's COPA, from the commits their URLs pin (git blob ids cross-checked)
+    "rte/train.tsv": "41e3a9b063433392343fad9e962cf2f58b681c78d8f71592f4186f0837246c5c",
+    "rte/dev.tsv": "80230dfa1347282e7b532b06a1004a76a710087541189bf874223ddf0e3819fb",
+    "mrpc/train.tsv": "122becc469405bc16f9defcb8715d2a4b7ce600e9d9381e6dc42bfdd1494c51d",
+    "mrpc/dev.tsv": "81c8a1a9e1dfe461dd2c1a4f98f43fe18bece44d2bf9e3d0b245b88e5aa5eaf7",
+    "stsb/train.tsv": "41c4d978b6162abdcada7e49a982211954cca5459c228db478af333124b257a2",
+    "stsb/dev.tsv": "fe7dc0632a5033562f3cadff991f6e8d9b9b6311861660e78c3c82eb7db67f59",
+    "copa/train.jsonl": "83d09a5ccbd4cb4abcf4272e8971b68b0de73379910f7adcc3eab9ba0663ab5a",
+    "copa/unlabeled.jsonl": "a0cc7d33b0ae61ecce0f02a633870b55b47b8da4353525ef92fd1b4ebafbfc67",
+    "copa/val.jsonl": "fa61467cc251010178ed72f8ca82a0fceefc4ca9a85f87ec3b6102955e1a1f1a",
 }
 
 
@@ -298,9 +370,28 @@ def download(url, path, sha256=None):
     return path
 
 
+HUB_URL = "https://huggingface.co/{}/resolve/main/{}"  # repo, filename
+
+
+def hub_file(repo, filename):
+    """The path of one file of a Hugging Face hub repo, downloaded once into data/hub/. The hub stores large files
+    with git LFS and names their sha256 in the X-Linked-Etag header, which the download is then checked against."""
+    path = os.path.join(DATA_DIR, "hub", repo.replace("/", "--"), filename)
+    if os.path.exists(path):
+        return path
+    url, sha256 = HUB_URL.format(repo, filename), None
+    try:
+        with requests.head(url, allow_redirects=False, timeout=TIMEOUT) as r:  # the LFS redirect carries the hash
+            etag = r.headers.get("X-Linked-Etag", "").strip('"')
+            sha256 = etag if re.fullmatch(r"[0-9a-f]{64}", etag) else None  # small files: a git hash, no sha256
+    except requests.RequestException:
+        pass  # download() retries and reports
+    return download(url, path, sha256)
+
+
 def fetch(name, src, filename, url, member=None):
     """The bytes of one published file: from --from DIR, else downloaded (for a zip, url is the zip holding member)."""
-    sha256 = SHA256.get(member or filename)
+    sha256 = SHA256.get(member or f"{name}/{filename}") or SHA256.get(filename)  # GLUE tasks share file names
     if src:
         path = os.path.join(src, filename)
         if not os.path.isfile(path):
@@ -331,7 +422,8 @@ def fetch(name, src, filename, url, member=None):
 
 DATASETS = {"shakespeare_char": "char", "shakespeare": "gpt2", "ptb": "word", "wikitext2": "word",
             "wikitext103": "word", "text": "gpt2", "fineweb10B": "gpt2"}  # name: default tokenizer
-TOKENIZERS = ("char", "word", "gpt2")
+TOKENIZERS = ("char", "word", "gpt2", "gpt1")
+GPT1_HUB = "openai-community/openai-gpt"  # where GPT-1's vocab.json and merges.txt are downloaded from
 BUNDLED = ("shakespeare_char", "shakespeare")  # the text is in the repository: prepared on first use
 SHAKESPEARE_TEXT = os.path.join(REPO_DIR, "data", "tinyshakespeare", "input.txt")
 SPLIT_FILES = {"ptb": "ptb.{}.txt", "wikitext2": "wiki.{}.tokens", "wikitext103": "wiki.{}.tokens"}
@@ -436,6 +528,8 @@ def tokenize(splits, tokenizer, max_vocab=None):
             oov = sum(n for w, n in c.items() if w not in known)
             print(f"{split}: {oov:,} words outside the {len(vocab):,}-word vocabulary become {UNK}")
         fields = {"vocab_size": len(vocab), "vocab": vocab}
+    elif tokenizer == "gpt1":  # documents joined by line breaks, as for char and word: GPT-1 had no document token
+        fields = {"vocab_size": 40478, "bpe": GPT1_HUB}  # 40,000 merges and 478 symbols (vocab.json)
     else:
         enc = gpt2_encoding()
         fields = {"vocab_size": enc.n_vocab, "eot_token": enc.eot_token}
@@ -503,10 +597,11 @@ def prepare_fineweb(src, shards, out_dir):
 
 
 # -----------------------------------------------------------------------------
-# classification tasks: data/OUT/{split}.jsonl, one {"text": str, "label": str} per line ({"text"} only in unsup),
-# then task.json: task, type, labels (sorted), splits {split: records}, source. finetune.py reads them with load_task.
+# tasks: data/OUT/{split}.jsonl, one record per line: its type's FIELDS and a label (none in unsup), then task.json:
+# task, type, labels (sorted class names; [] for regression and multiple choice), splits {split: records}, source.
+# finetune.py reads them with load_task.
 
-TASKS = ("trec", "sst2", "imdb", "ag_news", "task")  # task: your own .jsonl or .csv files
+TASKS = ("trec", "sst2", "imdb", "ag_news", "rte", "mrpc", "stsb", "copa", "task")  # task: your own files, last
 TREC_URL = "https://cogcomp.seas.upenn.edu/Data/QA/QC/{}"
 TREC_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")  # TREC-6: the coarse classes of Li & Roth (2002)
 SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
@@ -515,6 +610,16 @@ IMDB_REVIEW = re.compile(r"(?:aclImdb/)?(train|test)/(neg|pos|unsup)/[^/]+\.txt"
 AG_NEWS_URL = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/{}"  # as HF's ag_news
 AG_NEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")  # class index 1 to 4
 AG_ENTITY = re.compile(r"(?<!&)(#\d+|quot|amp|lt|gt);")  # AG News lost the & of its HTML entities: #39; is '
+# GLUE's RTE, MRPC and STS-B as download_glue_data.py wrote them, and SuperGLUE's COPA, from pinned GitHub commits
+GLUE_URL = "https://raw.githubusercontent.com/F0restL1n/BERT/0d0288be08079531c7b3a85af3d532f9adb0f13a/glue_data/{}"
+MRPC_URL = "https://raw.githubusercontent.com/Nstats/my_bert/44c152c8e3d84720112dd92fc7e1b767b3b0558c/data/MRPC/{}"
+COPA_URL = "https://raw.githubusercontent.com/louisbzk/pet/e29a6f0ef752b3d1f37b1d735585eeaef7a0477d/data/copa/{}"
+COPA_QUESTION = {"cause": "What was the cause?", "effect": "What happened as a result?"}  # the question, in words
+# (task type, header, columns of the inputs and the label): GLUE's TSVs are read with no quoting, split on tabs
+GLUE = {"rte": ("entailment", "index\tsentence1\tsentence2\tlabel", (1, 2, 3)),
+        "mrpc": ("similarity", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", (3, 4, 0)),
+        "stsb": ("regression", "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
+                 (7, 8, 9))}
 SPLIT_STEMS = {"train": "train", "val": "val", "dev": "val", "test": "test", "unsup": "unsup"}  # task: file stem
 
 
@@ -582,7 +687,7 @@ def check_splits(splits, where, task_type="classification"):
 
 
 def load_task(name):
-    """(task.json's dict, {split: records}) of a prepared classification task, checked as when it was prepared."""
+    """(task.json's dict, {split: records}) of a prepared task, checked as when it was prepared."""
     folder = dataset_dir(name)
     if not os.path.exists(os.path.join(folder, "task.json")):
         how = (f"`python prepare.py {name}` (or `python prepare.py {name} --from DIR` with a local copy)"
@@ -634,8 +739,8 @@ def ag_news_text(field):
     return re.sub(r" *\\+ *", " ", field).strip()  # any other \ is a line break of the feed, mostly mid-sentence
 
 
-def read_task(name, src, inputs):
-    """{split: records} of a classification task, every record checked, and where it came from."""
+def read_task(name, src, inputs, task_type="classification"):
+    """{split: records} of a task, every record checked, and where it came from."""
     splits, first, source = {}, {}, os.path.abspath(src) if src else None
     if name == "task":  # the file name says the split: train.csv, dev.jsonl, ...
         for path in inputs:
@@ -645,8 +750,11 @@ def read_task(name, src, inputs):
                 raise SystemExit(f"task: cannot use {path}: name one file per split train, val (or dev), test or "
                                  "unsup, ending .jsonl or .csv")
             if ext.lower() == ".jsonl" or not os.path.isfile(path):  # read_records also says a file is missing
-                splits[split] = read_records(path, labelled)
+                splits[split] = read_records(path, labelled, task_type)
                 continue
+            if task_type != "classification":  # a list of choices or two texts do not fit CSV columns well
+                raise SystemExit(f"task: {path}: write {task_type} tasks as .jsonl, one object per line with "
+                                 f"{', '.join(FIELDS[task_type])} and label")
             with open(path, "rb") as f:  # csv: a header row naming text and label columns; others are ignored
                 rows, first = csv.DictReader(io.StringIO(utf8(f.read(), path).removeprefix("\ufeff"), newline="")), {}
             try:
@@ -687,6 +795,48 @@ def read_task(name, src, inputs):
             splits.setdefault(split if label != "unsup" else "unsup", []).append(
                 check_record(record, path, label != "unsup", first))
         return splits, source or IMDB_URL
+    if name in GLUE:  # train and dev (our val); GLUE's test files have no labels
+        task_type, header, (a, b, y) = GLUE[name]
+        url = GLUE_URL.format({"rte": "RTE", "stsb": "STS-B"}[name] + "/{}") if name != "mrpc" else MRPC_URL
+        fields = FIELDS[task_type]
+        for split, filename in (("train", "train.tsv"), ("val", "dev.tsv")):
+            lines = utf8(fetch(name, src, filename, url.format(filename)), filename).removeprefix("\ufeff").split("\n")
+            if lines[0].rstrip("\r") != header:
+                raise SystemExit(f"{name}: {filename} does not begin with GLUE's header ({header!r}): use GLUE's file")
+            splits[split] = []
+            for n, line in enumerate(lines[1:], 2):
+                row = line.rstrip("\r").split("\t")
+                if not line:
+                    continue
+                if len(row) != header.count("\t") + 1:
+                    raise SystemExit(f"{name}: {filename} line {n} has {len(row)} tab-separated fields, not "
+                                     f"{header.count(chr(9)) + 1}: use GLUE's file")
+                label = row[y]
+                if name == "mrpc":  # Quality 1: the two sentences are paraphrases
+                    label = {"1": "paraphrase", "0": "not_paraphrase"}.get(label, label)
+                elif name == "stsb":
+                    try:
+                        label = float(label)
+                    except ValueError:
+                        raise SystemExit(f"stsb: {filename} line {n} has the score {label!r}, not a number") from None
+                record = {fields[0]: row[a], fields[1]: row[b], "label": label}
+                splits[split].append(check_record(record, f"{filename} line {n}", True, first, task_type))
+        return splits, source or url.format("")
+    if name == "copa":  # SuperGLUE's train is the pet repository's train.jsonl then its (labelled) unlabeled.jsonl
+        for split, filenames in (("train", ("train.jsonl", "unlabeled.jsonl")), ("val", ("val.jsonl",))):
+            splits[split] = []
+            for filename in filenames:
+                text = utf8(fetch(name, src, filename, COPA_URL.format(filename)), filename)
+                for n, r in jsonl(filename, text):
+                    if r.get("question") not in COPA_QUESTION or not isinstance(r.get("premise"), str):
+                        raise SystemExit(f"copa: {filename} line {n} needs a premise and a question 'cause' or "
+                                         "'effect': use SuperGLUE's file")
+                    # the question spelled out after the premise: a model fine-tuned on [context, choice] pairs
+                    # must see which way the causality runs
+                    record = {"context": f"{r['premise']} {COPA_QUESTION[r['question']]}",
+                              "choices": [r.get("choice1"), r.get("choice2")], "label": r.get("label")}
+                    splits[split].append(check_record(record, f"{filename} line {n}", True, first, "multiple_choice"))
+        return splits, source or COPA_URL.format("")
     for split in ("train", "test"):  # ag_news: no header; class index 1 to 4, title, description
         data = utf8(fetch(name, src, f"{split}.csv", AG_NEWS_URL.format(f"{split}.csv")), f"{split}.csv")
         rows, splits[split] = csv.reader(io.StringIO(data, newline="")), []
@@ -699,33 +849,39 @@ def read_task(name, src, inputs):
     return splits, source or AG_NEWS_URL.format("")
 
 
-def prepare_task(name, src, out, inputs):
+def prepare_task(name, src, out, inputs, task_type=None):
     """Write data/OUT/{split}.jsonl, then task.json (last, so that it describes complete files); returns its dict."""
-    splits, source = read_task(name, src, inputs)
+    task_type = task_type or GLUE.get(name, ("multiple_choice",) if name == "copa" else ("classification",))[0]
+    splits, source = read_task(name, src, inputs, task_type)
     splits = {split: splits[split] for split in ("train", "val", "test", "unsup") if split in splits}
-    check_splits(splits, source)
+    check_splits(splits, source, task_type)
     out_dir = dataset_dir(out or name)
     for split, records in splits.items():
         lines = (json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
         write_file(os.path.join(out_dir, f"{split}.jsonl"), lines)
+        if task_type == "regression" and split != "unsup":
+            print(f"{split}: {len(records):,} records | mean score {np.mean([r['label'] for r in records]):.3f}")
+            continue
         counts = sorted(Counter(r.get("label", "unlabelled") for r in records).items())
         print(f"{split}: {len(records):,} records | " + ", ".join(f"{label} {n:,}" for label, n in counts))
-    labels = sorted({r["label"] for r in splits["train"]})  # val and test hold no others (check_splits)
-    info = {"task": os.path.basename(out_dir), "type": "classification", "labels": labels,
+    # class names; a score or a choice index is its own target
+    labels = [] if task_type in ("regression", "multiple_choice") else sorted({r["label"] for r in splits["train"]})
+    info = {"task": os.path.basename(out_dir), "type": task_type, "labels": labels,
             "splits": {split: len(records) for split, records in splits.items()}, "source": source}
     write_file(os.path.join(out_dir, "task.json"), [json.dumps(info, indent=1, ensure_ascii=False).encode()])
-    print(f"wrote {out_dir}: {len(info['labels'])} labels")
+    print(f"wrote {out_dir}: {task_type} task" + (f", {len(labels)} labels" if labels else ""))
     return info
 
 
-def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=None, max_vocab=None, shards=None):
+def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=None, max_vocab=None, shards=None,
+            task_type=None):
     """Write data/OUT/{train,val[,test]}.bin and meta.json for a dataset, or data/OUT/{split}.jsonl and task.json for a
-    classification task; returns the meta or task.json's dict. Mistakes: one line."""
+    task; returns the meta or task.json's dict. Mistakes: one line."""
     if name not in DATASETS and name not in TASKS:
-        raise SystemExit(f"prepare: unknown dataset '{name}': choose from {', '.join(DATASETS)}, or the classification "
-                         f"tasks {', '.join(TASKS)}")
+        raise SystemExit(f"prepare: unknown dataset '{name}': choose from {', '.join(DATASETS)}, or the tasks "
+                         f"{', '.join(TASKS)}")
     if name in TASKS and any(v is not None for v in (tokenizer, val_fraction, max_vocab, shards)):
-        raise SystemExit(f"prepare: {name} is a classification task (text and labels, no tokens): it takes no "
+        raise SystemExit(f"prepare: {name} is a task (texts and labels, no tokens): it takes no "
                          "--tokenizer, --val_fraction, --max_vocab or --shards")
     tokenizer = tokenizer or DATASETS.get(name)
     if name not in TASKS and tokenizer not in TOKENIZERS:
@@ -736,7 +892,8 @@ def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=
                                     ("--val_fraction", val_fraction, name == "text", "for the text dataset"),
                                     ("--max_vocab", max_vocab, tokenizer == "word", "for the word tokenizer"),
                                     ("--shards", shards, name == "fineweb10B", "for fineweb10B"),
-                                    ("--from", src, name not in ("text", "task"), "for published datasets")):
+                                    ("--from", src, name not in ("text", "task"), "for published datasets"),
+                                    ("--type", task_type, name == "task", "for task (published tasks have theirs)")):
         if value is not None and not fits:
             raise SystemExit(f"prepare: {flag} is only {only}")
     if name == "text" and not inputs:
@@ -753,8 +910,10 @@ def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=
         raise SystemExit(f"prepare: --out {out} should be a folder name, made under {DATA_DIR}")
     if src is not None and not os.path.isdir(src):
         raise SystemExit(f"prepare: --from {src} is not a directory")
+    if task_type is not None and task_type not in FIELDS:
+        raise SystemExit(f"prepare: unknown --type {task_type}: choose from {', '.join(FIELDS)}")
     if name in TASKS:
-        return prepare_task(name, src, out, inputs)
+        return prepare_task(name, src, out, inputs, task_type)
     out_dir = dataset_dir(out or (name if tokenizer == DATASETS[name] else f"{name}_{tokenizer}"))
 
     if name == "fineweb10B":
@@ -775,6 +934,8 @@ def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=
     meta.update(splits=splits, source=source)
     if name == "fineweb10B":
         meta["note"] = "bytes are null: the shards hold GPT-2 tokens only, not the text they came from"
+    if "bpe" in fields:
+        meta["bpe"] = fields["bpe"]
     if "vocab" in fields:
         meta["vocab"] = fields["vocab"]  # last, being long: index = token id
     write_file(os.path.join(out_dir, "meta.json"), [json.dumps(meta, indent=1, ensure_ascii=False).encode()])  # last
@@ -786,7 +947,7 @@ def prepare(name, src=None, tokenizer=None, out=None, inputs=None, val_fraction=
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Prepare a dataset: data/OUT/{train,val[,test]}.bin and meta.json; "
-                                     "a classification task: data/OUT/{split}.jsonl and task.json.")
+                                     "a task: data/OUT/{split}.jsonl and task.json.")
     parser.error = lambda message: sys.exit(f"prepare: {message} (see python prepare.py --help)")  # one line, no usage
     parser.add_argument("name", help=", ".join([*DATASETS, *TASKS]))
     parser.add_argument("--from", dest="src", metavar="DIR", help="read the published files from DIR, no download")
@@ -797,5 +958,7 @@ if __name__ == "__main__":
     parser.add_argument("--val_fraction", type=float, help="text: the last fraction of characters to hold out (0.1)")
     parser.add_argument("--max_vocab", type=int, help="word: keep the most frequent train words, the rest become <unk>")
     parser.add_argument("--shards", type=int, help="fineweb10B: train shards of 100M tokens (default 1)")
+    parser.add_argument("--type", dest="task_type", help="task: " + ", ".join(FIELDS) + " (default classification)")
     args = parser.parse_args()
-    prepare(args.name, args.src, args.tokenizer, args.out, args.input, args.val_fraction, args.max_vocab, args.shards)
+    prepare(args.name, args.src, args.tokenizer, args.out, args.input, args.val_fraction, args.max_vocab, args.shards,
+            args.task_type)

@@ -4,8 +4,9 @@ Sample text from a trained GPT or AWD-LSTM, streamed to stdout as it is generate
 $ python sample.py --out_dir=out-shakespeare-char --start="ROMEO:" --num_samples=3 --max_new_tokens=500
 $ python sample.py --start=FILE:prompt.txt --temperature=0 --max_new_tokens=100   # greedy, prompt from a file
 $ python sample.py my_sampling.py --top_p=0.95 --seed=7   # a file assigning these settings, then overrides
+$ python sample.py --init_from=gpt2 --start="Hello, I'm a language model,"   # OpenAI's published weights
 
-An empty prompt starts from <|endoftext|> for GPT-2's BPE; for char and word vocabularies it starts from the
+An empty prompt starts from <|endoftext|> for GPT-2's BPE, a line break for GPT-1's; for char and word vocabularies it starts from the
 newline token, or from token 0 when there is none (for word vocabularies token 0 is <eos>, the line break).
 The checkpoint's model_type says which model it holds: "gpt" (train_gpt.py), whose prompt is cropped to its
 block_size, or "awd_lstm" (train_lstm.py), which reads a prompt of any length and carries its hidden state.
@@ -51,6 +52,8 @@ if __name__ == "__main__":
     _before = set(globals())
     out_dir = "out-shakespeare-char"  # where train_gpt.py wrote best.pt and latest.pt (its default)
     ckpt = "best"  # 'best' (latest.pt when there is no best.pt), 'latest', or a path to a .pt file
+    init_from = "resume"  # 'resume': the checkpoint above; or published weights: openai-gpt, gpt2, gpt2-medium,
+    # gpt2-large, gpt2-xl (downloaded once from the Hugging Face hub), or a folder with config.json, model.safetensors
     start = "\n"  # the prompt, or "FILE:path" to read it from a file
     num_samples = 10
     max_new_tokens = 500  # per sample
@@ -82,28 +85,33 @@ if __name__ == "__main__":
         raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
     ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
 
-    # load the checkpoint and its model
-    if ckpt in ("best", "latest"):
+    # load the checkpoint and its model, or the published weights
+    if init_from != "resume":
+        model, model_type, path = train_gpt.GPT.from_pretrained(init_from), "gpt", init_from
+        meta = model.meta  # the tokenizer it was trained with
+        print(f"sample: {init_from} (published weights)", file=sys.stderr)
+    elif ckpt in ("best", "latest"):
         path = os.path.join(out_dir, f"{ckpt}.pt")
         if ckpt == "best" and not os.path.exists(path):  # a run too short to evaluate leaves only latest.pt
             path = os.path.join(out_dir, "latest.pt")
     else:
         path = ckpt
-    checkpoint = load_checkpoint(path, model_type=None)  # any model type; onto the CPU, then the device once
-    model_type = checkpoint.get("model_type", "gpt")  # checkpoints from before train_lstm.py have none: GPTs
-    builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}
-    if model_type not in builders:
-        raise SystemExit(f"sample: {path} holds a model of type '{model_type}'; sample.py knows gpt and awd_lstm")
-    model = builders[model_type](checkpoint).to(device)
+    if init_from == "resume":
+        checkpoint = load_checkpoint(path, model_type=None)  # any model type; onto the CPU, then the device once
+        model_type = checkpoint.get("model_type", "gpt")  # checkpoints from before train_lstm.py have none: GPTs
+        builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}
+        if model_type not in builders:
+            raise SystemExit(f"sample: {path} holds a model of type '{model_type}'; sample.py knows gpt and awd_lstm")
+        model, meta = builders[model_type](checkpoint), checkpoint["meta"]
+        print(f"sample: {path} (iter {checkpoint['iter_num']}, best val loss {checkpoint['best_val_loss']:.4f})",
+              file=sys.stderr)
+    model.to(device)
     model.eval()  # for the LSTM this also turns off all its dropouts, weight drop included
     if compile:
         model.compile()  # model.__call__, which both generators go through; Dynamo breaks its graph at nn.LSTM
     block_size = model.config.block_size if model_type == "gpt" else None  # the LSTM has no context window
-    print(f"sample: {path} (iter {checkpoint['iter_num']}, best val loss {checkpoint['best_val_loss']:.4f})",
-          file=sys.stderr)
 
     # tokenizer: the one the model was trained with, described by the dataset's meta.json
-    meta = checkpoint["meta"]
     encode, decode = get_tokenizer(meta)
 
     # prompt
@@ -122,6 +130,8 @@ if __name__ == "__main__":
     if stand_in:  # the model needs at least one token to condition on
         if meta["tokenizer"] == "gpt2":
             tokens = [meta["eot_token"]]  # the document boundary GPT-2 was trained with
+        elif meta["tokenizer"] == "gpt1":
+            tokens = encode("\n")  # GPT-1 has no document token: a line break
         else:  # a line break; word vocabularies have no "\n" but start with <eos>, their line break
             tokens = [meta["vocab"].index("\n") if "\n" in meta["vocab"] else 0]
     if block_size is not None and len(tokens) > block_size:

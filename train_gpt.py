@@ -20,6 +20,7 @@ import time
 import json
 from dataclasses import dataclass, asdict
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -153,6 +154,67 @@ class GPT(nn.Module):
                 if name.endswith("c_proj.weight"):
                     nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
+    @classmethod
+    def from_pretrained(cls, name_or_dir, dropout=0.0):
+        """OpenAI's published GPT-1/GPT-2 weights by name (PRETRAINED, downloaded from the Hugging Face hub once) or
+        from a local folder holding the hub's config.json and model.safetensors. model.meta describes the tokenizer
+        as a prepared dataset's meta.json does, so sample.py and finetune.py can encode text for it."""
+        if os.path.isdir(name_or_dir):
+            paths = [os.path.join(name_or_dir, f) for f in ("config.json", "model.safetensors")]
+        elif name_or_dir in PRETRAINED:
+            from prepare import hub_file  # the download code lives with the other downloads
+            paths = [hub_file(PRETRAINED[name_or_dir], f) for f in ("config.json", "model.safetensors")]
+        else:
+            raise SystemExit(f"pretrained: '{name_or_dir}' is neither a folder nor a published model: use one of "
+                             f"{', '.join(PRETRAINED)}, or a folder with config.json and model.safetensors")
+        for path in paths:
+            if not os.path.isfile(path):
+                raise SystemExit(f"pretrained: {path} not found: a local model folder needs config.json and "
+                                 "model.safetensors, in the Hugging Face hub's layout")
+        try:
+            with open(paths[0]) as f:
+                hf = json.load(f)
+        except (ValueError, UnicodeDecodeError):
+            raise SystemExit(f"pretrained: {paths[0]} is not valid JSON: download it again") from None
+        kind = hf.get("model_type") if isinstance(hf, dict) else None
+        if kind not in ("gpt2", "openai-gpt"):
+            raise SystemExit(f"pretrained: {paths[0]} describes a '{kind}' model: only gpt2 and openai-gpt load here")
+        # transformers' names: "gelu" is the exact erf form (HF's openai-gpt, although OpenAI's own TF code used the
+        # tanh form), "gelu_new" the tanh approximation of OpenAI's GPT-2 code
+        act = hf.get("activation_function", "gelu_new") if kind == "gpt2" else hf.get("afn", "gelu")
+        gelu = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}.get(act)
+        if gelu is None or hf.get("layer_norm_epsilon", 1e-5) != 1e-5:
+            raise SystemExit(f"pretrained: {paths[0]} asks for activation '{act}' and LayerNorm eps "
+                             f"{hf.get('layer_norm_epsilon', 1e-5)}: this GPT has gelu/gelu_new and eps 1e-5 only")
+        config = GPTConfig(block_size=hf["n_positions"], vocab_size=hf["vocab_size"], n_layer=hf["n_layer"],
+                           n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout, bias=True,
+                           prenorm=kind == "gpt2", gelu=gelu)
+        model = cls(config)
+        ours = model.state_dict()
+        found = {}
+        for key, tensor in read_safetensors(paths[1]).items():
+            key = key.removeprefix("transformer.")  # GPT2LMHeadModel.save_pretrained adds it, the hub's files lack it
+            if key == "lm_head.weight" or key.endswith((".attn.bias", ".attn.masked_bias")):
+                continue  # the tied output embedding, and the causal-mask buffers of older files
+            key = {"tokens_embed.weight": "wte.weight", "positions_embed.weight": "wpe.weight"}.get(key, key)
+            if key.endswith(CONV1D):  # HF's Conv1D stores (in, out), nn.Linear (out, in)
+                tensor = tensor.t()
+            found["transformer." + key] = tensor
+        wanted = {k for k in ours if k != "lm_head.weight"}
+        if found.keys() != wanted:
+            odd = sorted(wanted - found.keys())[:3] + sorted(found.keys() - wanted)[:3]
+            raise SystemExit(f"pretrained: {paths[1]} does not match its config.json (missing or unexpected: "
+                             f"{', '.join(odd)}): download it again")
+        with torch.no_grad():
+            for key, tensor in found.items():
+                if tensor.shape != ours[key].shape:
+                    raise SystemExit(f"pretrained: {key} in {paths[1]} has shape {tuple(tensor.shape)}, the config "
+                                     f"needs {tuple(ours[key].shape)}: download it again")
+                ours[key].copy_(tensor)  # into float32
+        model.meta = ({"tokenizer": "gpt2", "vocab_size": config.vocab_size, "eot_token": 50256} if kind == "gpt2"
+                      else {"tokenizer": "gpt1", "vocab_size": config.vocab_size, "bpe": PRETRAINED.get(name_or_dir, name_or_dir)})
+        return model
+
     def _init_weights(self, module):
         # GPT-1 §4.1: "a simple weight initialization of N(0, 0.02) was sufficient"
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -271,6 +333,54 @@ def model_from_checkpoint(ckpt):
     return model
 
 
+# published weights: the Hugging Face hub's copies of OpenAI's GPT-1 and GPT-2 releases
+
+PRETRAINED = {"openai-gpt": "openai-community/openai-gpt", "gpt2": "openai-community/gpt2",
+              "gpt2-medium": "openai-community/gpt2-medium", "gpt2-large": "openai-community/gpt2-large",
+              "gpt2-xl": "openai-community/gpt2-xl"}
+CONV1D = ("c_attn.weight", "c_proj.weight", "c_fc.weight")  # the weights HF keeps in Conv1D's (in, out) layout
+SAFETENSORS_DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
+                      "BF16": (np.int16, torch.bfloat16)}  # numpy has no bfloat16: read its bits, then view them
+
+
+def read_safetensors(path):
+    """{name: tensor} from a .safetensors file: 8 bytes of little-endian header length, a JSON header naming each
+    tensor's dtype, shape and [begin, end) byte offsets into the data that follows. Plain arrays, never a pickle;
+    every offset is checked against the file before any byte is read."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        start = f.read(8)
+        n = int.from_bytes(start, "little") if len(start) == 8 else -1
+        if not 2 <= n <= size - 8:
+            raise SystemExit(f"safetensors: {path} is truncated or not a safetensors file (header length {n}, file "
+                             f"{size} bytes): download it again")
+        try:
+            header = json.loads(f.read(n))
+        except (ValueError, UnicodeDecodeError):
+            header = None
+    if not isinstance(header, dict):
+        raise SystemExit(f"safetensors: {path} has a corrupted header (not a JSON object): download it again")
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n) if size > 8 + n else np.zeros(0, np.uint8)
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, shape, offsets = (entry.get(k) for k in ("dtype", "shape", "data_offsets")) if isinstance(
+            entry, dict) else (None, None, None)
+        if dtype not in SAFETENSORS_DTYPES:
+            raise SystemExit(f"safetensors: {path} stores {name} as {dtype}: only F32, F16 and BF16 are read")
+        np_dtype, pt_dtype = SAFETENSORS_DTYPES[dtype]
+        ok = (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and isinstance(offsets, list)
+              and len(offsets) == 2 and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1] <= len(data)
+              and offsets[1] - offsets[0] == math.prod(shape) * np.dtype(np_dtype).itemsize)
+        if not ok:
+            raise SystemExit(f"safetensors: {path} gives {name} offsets {offsets} for shape {shape} {dtype}, outside "
+                             f"its {len(data)} data bytes or the wrong size: the file is corrupted, download it again")
+        array = np.frombuffer(data[offsets[0]:offsets[1]], dtype=np.dtype(np_dtype).newbyteorder("<"))
+        tensors[name] = torch.from_numpy(array.astype(np_dtype)).view(pt_dtype).reshape(shape)  # astype: a copy
+    return tensors
+
+
 # peak dense bf16 tensor-core FLOP/s by GPU name, for MFU (datasheets; sparsity excluded)
 PEAK_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12),
               ("L40S", 362e12), ("L4", 121e12), ("A10", 125e12), ("4090", 165e12), ("3090", 71e12),
@@ -289,7 +399,6 @@ def peak_flops(device):
 if __name__ == "__main__":
     from contextlib import nullcontext
 
-    import numpy as np
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -304,7 +413,8 @@ if __name__ == "__main__":
     log_interval = 10
     eval_iters = 20  # batches per split in each estimate_loss()
     eval_only = False
-    init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/latest.pt)
+    init_from = "scratch"  # 'scratch', 'resume' (from out_dir/latest.pt), or published weights to continue
+    # pretraining from: openai-gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder in the hub's layout
     sample_tokens = 300  # tokens sampled from the model at the end of training (0: none)
     wandb_log = False  # needs `pip install wandb`
     wandb_project = "origins"
@@ -365,6 +475,9 @@ if __name__ == "__main__":
         dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
     if dtype not in ("float32", "bfloat16", "float16"):
         raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    if init_from not in ("scratch", "resume", *PRETRAINED) and not os.path.isdir(init_from):
+        raise SystemExit(f"config: init_from must be 'scratch', 'resume', one of {', '.join(PRETRAINED)} or a folder "
+                         f"with config.json and model.safetensors, not '{init_from}'")
     if gelu not in ("none", "tanh"):
         raise SystemExit(f"config: gelu must be 'none' (exact) or 'tanh', not '{gelu}'")
     ptdtype = getattr(torch, dtype)
@@ -397,26 +510,38 @@ if __name__ == "__main__":
                       n_embd=n_embd, dropout=dropout, bias=bias, prenorm=prenorm, attn_window=attn_window,
                       gelu=gelu)
     iter_num, best_val_loss, ckpt = 0, float("inf"), None
+    pretrained = None if init_from in ("scratch", "resume") else init_from  # the published weights a run began from
     if init_from == "resume":
         ckpt = load_checkpoint(latest_path, device)
         check_vocab(ckpt["meta"], meta, latest_path, dataset)
+        pretrained = ckpt.get("pretrained")  # its architecture came from those weights, not from these settings
         for k, v in ckpt["model_args"].items():
             if k == "block_size" and block_size > v:
                 raise SystemExit(f"config: block_size={block_size} is larger than the model's context ({v}): "
                                  f"use block_size<={v}")
-            if k != "dropout" and model_args[k] != v:
+            if pretrained and k not in ("dropout", "block_size"):
+                model_args[k] = v
+            elif k != "dropout" and model_args[k] != v:
                 raise SystemExit(f"resume: {latest_path} has {k}={v} but the config says {model_args[k]}: "
                                  "use the settings of the run you resume (its config is stored in the checkpoint)")
         iter_num, best_val_loss = ckpt["iter_num"], ckpt["best_val_loss"]
-    elif init_from == "scratch":
+    else:
         if os.path.exists(latest_path) and not eval_only:  # never overwrite an earlier run's checkpoints
             raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
                              f"or choose another --out_dir, or delete {out_dir}")
         if master and os.path.exists(os.path.join(out_dir, "log.jsonl")):
             os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
-    else:
-        raise SystemExit(f"config: init_from must be 'scratch' or 'resume', not '{init_from}'")
-    model = GPT(GPTConfig(**model_args))
+    if init_from not in ("scratch", "resume"):  # published weights: their architecture replaces the settings above
+        published = GPT.from_pretrained(init_from, dropout)
+        check_vocab(published.meta, meta, init_from, dataset)
+        if block_size > published.config.block_size:
+            raise SystemExit(f"config: block_size={block_size} is larger than {init_from}'s context "
+                             f"({published.config.block_size}): use block_size<={published.config.block_size}")
+        model_args.update({k: v for k, v in asdict(published.config).items() if k != "block_size"})
+        if block_size < published.config.block_size:  # keep the first block_size learned positions
+            published.transformer.wpe.weight = nn.Parameter(published.transformer.wpe.weight[:block_size].detach())
+        published.config.block_size = block_size
+    model = GPT(GPTConfig(**model_args)) if init_from in ("scratch", "resume") else published
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
     model.to(device)
@@ -468,7 +593,8 @@ if __name__ == "__main__":
             rng["cuda"] = torch.cuda.get_rng_state(device)
         save_checkpoint(path, dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
                                    scaler=scaler.state_dict(), model_args=model_args, iter_num=iter_num,
-                                   best_val_loss=best_val_loss, config=config, meta=meta, rng=rng, model_type="gpt"))
+                                   best_val_loss=best_val_loss, config=config, meta=meta, rng=rng, model_type="gpt",
+                                   pretrained=pretrained))
 
     # logging: readable lines on stdout, one JSON object per line in out_dir/log.jsonl
     def log_json(record):

@@ -203,9 +203,18 @@ def test_fineweb_shards(data_dir, tmp_path, monkeypatch):
 
 @pytest.fixture
 def server(monkeypatch):
-    files, log, options = {}, [], {"ignore_range": False}
+    files, log, options, headers = {}, [], {"ignore_range": False}, {}  # headers: extra ones per path, as the hub's
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            if self.path not in files:
+                return self.send_error(404)
+            self.send_response(200)
+            for key, value in headers.get(self.path, {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(files[self.path])))
+            self.end_headers()
+
         def do_GET(self):
             log.append(self.headers.get("Range"))
             data = files.get(self.path)
@@ -229,7 +238,8 @@ def server(monkeypatch):
     threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True).start()  # poll often: quick shutdown
     monkeypatch.setattr(prepare, "BACKOFF", 0)
     monkeypatch.setattr(prepare, "TIMEOUT", 5)
-    yield SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_port}", files=files, log=log, options=options)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_port}", files=files, log=log, options=options,
+                          headers=headers)
     httpd.shutdown()
     httpd.server_close()
 

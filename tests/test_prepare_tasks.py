@@ -1,4 +1,4 @@
-"""prepare.py's classification tasks: TREC, SST-2, IMDb, AG News and your own files, read back with load_task.
+"""prepare.py's tasks: TREC, SST-2, IMDb, AG News, RTE, MRPC, STS-B, COPA and your own files, read by load_task.
 
 Tiny files in the published formats, written here: no network (downloads go to a loopback server), no ../shared.
 $ python -m pytest -q tests/test_prepare_tasks.py
@@ -239,15 +239,90 @@ def test_task_mistakes(data_dir, tmp_path):
     assert not (data_dir / "never").exists()
 
 
+# GLUE's files as download_glue_data.py wrote them: no quoting (an RTE sentence may begin with "), MRPC's UTF-8 BOM
+RTE_TRAIN = ('index\tsentence1\tsentence2\tlabel\n0\t"Dana Reeve" died.\tChristopher Reeve had an accident.\t'
+             'not_entailment\n1\tYet, we now are discovering...\tBacteria is winning.\tentailment\n')
+RTE_DEV = "index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tSomeone rests.\tentailment\n"
+MRPC_HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+MRPC_TRAIN = MRPC_HEADER + "1\t702876\t702977\tAmrozi accused his brother.\tHe accused his brother.\n0\t1\t2\tA b.\tC d.\n"
+STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+STSB_TRAIN = STSB_HEADER + "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane takes off.\tAn air plane is taking off.\t5.000\n"
+COPA_TRAIN = ('{"premise": "My body cast a shadow over the grass.", "choice1": "The sun was rising.", "choice2": '
+              '"The grass was cut.", "question": "cause", "label": 0, "idx": 0}\n')
+COPA_EXTRA = ('{"premise": "The man turned on the faucet.", "choice1": "The toilet filled with water.", "choice2": '
+              '"Water flowed from the spout.", "question": "effect", "label": 1, "idx": 368}\n')
+
+
+def test_glue_pairs_typed_records(data_dir, tmp_path):
+    src = folder(tmp_path, "rte", {"train.tsv": RTE_TRAIN, "dev.tsv": RTE_DEV})
+    info = prepare.prepare("rte", src=src)
+    assert info["type"] == "entailment" and info["labels"] == ["entailment", "not_entailment"]
+    assert jsonl_file(data_dir / "rte" / "train.jsonl")[0] == {
+        "premise": '"Dana Reeve" died.', "hypothesis": "Christopher Reeve had an accident.", "label": "not_entailment"}
+    assert load_task("rte")[1]["val"] == [{"premise": "A man sleeps.", "hypothesis": "Someone rests.",
+                                           "label": "entailment"}]
+
+    src = folder(tmp_path, "mrpc", {"train.tsv": MRPC_TRAIN, "dev.tsv": MRPC_HEADER + "1\t3\t4\tE f.\tG h.\n"})
+    info = prepare.prepare("mrpc", src=src)
+    assert info["type"] == "similarity" and info["splits"] == {"train": 2, "val": 1}
+    assert jsonl_file(data_dir / "mrpc" / "train.jsonl")[0] == {
+        "text_a": "Amrozi accused his brother.", "text_b": "He accused his brother.", "label": "paraphrase"}
+
+    src = folder(tmp_path, "stsb", {"train.tsv": STSB_TRAIN, "dev.tsv": STSB_TRAIN.replace("5.000", "0.4")})
+    info = prepare.prepare("stsb", src=src)
+    assert info["type"] == "regression" and info["labels"] == []
+    assert load_task("stsb")[1]["val"][0] == {"text_a": "A plane takes off.", "text_b": "An air plane is taking off.",
+                                              "label": 0.4}
+
+    (tmp_path / "rte" / "dev.tsv").write_text(RTE_DEV + "1\tonly a premise\tentailment\n")
+    with pytest.raises(SystemExit, match=r"rte: dev.tsv line 3 has 3 tab-separated fields, not 4"):
+        prepare.prepare("rte", src=str(tmp_path / "rte"))
+    (tmp_path / "stsb" / "dev.tsv").write_text(STSB_TRAIN.replace("5.000", "high"))
+    with pytest.raises(SystemExit, match=r"stsb: dev.tsv line 2 has the score 'high', not a number"):
+        prepare.prepare("stsb", src=str(tmp_path / "stsb"))
+    (tmp_path / "mrpc" / "dev.tsv").write_text("Quality\tString\n")
+    with pytest.raises(SystemExit, match=r"mrpc: dev.tsv does not begin with GLUE's header"):
+        prepare.prepare("mrpc", src=str(tmp_path / "mrpc"))
+
+
+def test_copa_question_spelled_out(data_dir, tmp_path):
+    src = folder(tmp_path, "copa", {"train.jsonl": COPA_TRAIN, "unlabeled.jsonl": COPA_EXTRA, "val.jsonl": COPA_EXTRA})
+    info = prepare.prepare("copa", src=src)
+    assert info["type"] == "multiple_choice" and info["splits"] == {"train": 2, "val": 1}  # train: both files
+    train = load_task("copa")[1]["train"]
+    assert train == [{"context": "My body cast a shadow over the grass. What was the cause?",
+                      "choices": ["The sun was rising.", "The grass was cut."], "label": 0},
+                     {"context": "The man turned on the faucet. What happened as a result?",
+                      "choices": ["The toilet filled with water.", "Water flowed from the spout."], "label": 1}]
+    (tmp_path / "copa" / "val.jsonl").write_text(COPA_EXTRA.replace('"label": 1', '"label": 2'))
+    with pytest.raises(SystemExit, match=r"val.jsonl line 1 has the label 2: a multiple_choice label is a choice index"):
+        prepare.prepare("copa", src=src)
+
+
+def test_your_own_task_of_any_type(data_dir, tmp_path):
+    train = write(tmp_path / "train.jsonl", '{"premise": "a b", "hypothesis": "b", "label": "yes"}\n'
+                                            '{"premise": "c", "hypothesis": "d", "label": "no"}\n')
+    info = prepare.prepare("task", inputs=[train], out="nli", task_type="entailment")
+    assert info["type"] == "entailment" and load_task("nli")[1]["train"][0]["premise"] == "a b"
+    bad = write(tmp_path / "val.jsonl", '{"premise": "a", "label": "yes"}\n')
+    with pytest.raises(SystemExit, match=r'val.jsonl line 1 needs "hypothesis" as a non-empty string'):
+        prepare.prepare("task", inputs=[train, bad], out="nli2", task_type="entailment")
+    with pytest.raises(SystemExit, match=r"write multiple_choice tasks as .jsonl"):
+        prepare.prepare("task", inputs=[write(tmp_path / "train.csv", "context,choices,label\n")], out="mc",
+                        task_type="multiple_choice")
+
+
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "trec", "tokenizer": "gpt2"}, r"trec is a classification task .*: it takes no --tokenizer"),
-    ({"name": "sst2", "max_vocab": 100}, r"sst2 is a classification task"),
-    ({"name": "imdb", "shards": 1}, r"imdb is a classification task"),
-    ({"name": "task", "val_fraction": 0.1, "inputs": ["train.csv"], "out": "x"}, r"task is a classification task"),
+    ({"name": "trec", "tokenizer": "gpt2"}, r"trec is a task .*: it takes no --tokenizer"),
+    ({"name": "sst2", "max_vocab": 100}, r"sst2 is a task"),
+    ({"name": "imdb", "shards": 1}, r"imdb is a task"),
+    ({"name": "task", "val_fraction": 0.1, "inputs": ["train.csv"], "out": "x"}, r"task is a task \(texts and labels"),
     ({"name": "trec", "inputs": ["train.csv"]}, r"--input is only for text and task"),
     ({"name": "task", "src": ".", "inputs": ["train.csv"], "out": "x"}, r"--from is only for published datasets"),
     ({"name": "task", "inputs": ["train.csv"]}, r"task needs --input .* and --out NAME"),
-    ({"name": "trecc"}, r"unknown dataset 'trecc': .* classification tasks trec, sst2, imdb, ag_news, task"),
+    ({"name": "rte", "task_type": "entailment"}, r"--type is only for task"),
+    ({"name": "task", "task_type": "nli", "inputs": ["train.jsonl"], "out": "x"}, r"unknown --type nli: choose from"),
+    ({"name": "trecc"}, r"unknown dataset 'trecc': .* tasks trec, sst2, imdb, ag_news, rte, mrpc, stsb, copa, task"),
 ])
 def test_flags_that_do_not_fit_a_task(data_dir, kwargs, message):
     with pytest.raises(SystemExit, match=message):
@@ -330,7 +405,7 @@ def test_imdb_download_checks_sha256(data_dir, server, monkeypatch):
 
 def test_cli_task_mistake_is_one_line(tmp_path):
     bad = write(tmp_path / "train.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": "one"}\n')
-    for args, message in ((["trec", "--tokenizer", "gpt2"], "trec is a classification task"),
+    for args, message in ((["trec", "--tokenizer", "gpt2"], "trec is a task (texts and labels"),
                           (["task", "--input", bad, "--out", "never_written"], "train.jsonl line 2 has a str label")):
         result = run("prepare.py", *args)
         assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
