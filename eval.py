@@ -1,0 +1,337 @@
+"""
+Evaluate a language model the way the GPT-2 and GPT-3 papers did: zero-shot perplexity and bits per byte,
+LAMBADA, multiple-choice completion, and few-shot classification in the prompt. Any checkpoint of ours (GPT or
+AWD-LSTM) or OpenAI's published weights; a table at the end and every number in a JSON file.
+
+$ python eval.py --init_from=out-gpt-wt2 --dataset=wikitext2_gpt2            # perplexity and bpb on test
+$ python eval.py --init_from=gpt2 --lambada=download                          # GPT-2 §3.3
+$ python eval.py --init_from=gpt2 --choices=copa.jsonl                        # {"context", "choices", "label"}
+$ python eval.py --init_from=out-gpt-wt2 --task=sst2 --shots="(0, 1, 4)"       # GPT-3 §2: in-context learning
+
+Scoring is the papers' (GPT-2 §3, GPT-3 §2.4): the log-likelihood of a continuation given its context, summed
+over its tokens. A GPT reads at most block_size tokens, so a long context loses its beginning; an LSTM carries
+its hidden state through any length.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import train_gpt
+import train_lstm
+from prepare import (DATA_DIR, configure, download, get_tokenizer, jsonl, load_meta, load_split, load_task,
+                     read_records, utf8)
+
+LAMBADA_URL = "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl"  # GPT-2's own copy
+LAMBADA_SHA256 = "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb226"  # as lm-evaluation-harness pins it
+
+# -----------------------------------------------------------------------------
+# the model: ours or published, and its log-probabilities
+
+
+def load_model(init_from):
+    """(model, kind, meta, description): a GPT or an AWD-LSTM in eval mode, on the CPU."""
+    if init_from in train_gpt.PRETRAINED or os.path.isfile(os.path.join(init_from, "model.safetensors")):
+        model = train_gpt.GPT.from_pretrained(init_from)
+        return model.eval(), "gpt", model.meta, f"{init_from} (published weights)"
+    path = init_from
+    if os.path.isdir(init_from):
+        path = os.path.join(init_from, "best.pt")
+        path = path if os.path.exists(path) else os.path.join(init_from, "latest.pt")
+    ckpt = train_gpt.load_checkpoint(path, model_type=None)
+    kind = ckpt.get("model_type", "gpt")
+    builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}
+    if kind not in builders:
+        raise SystemExit(f"eval: {path} holds a {kind} model, not a language model: give a train_gpt.py or "
+                         "train_lstm.py checkpoint (or finetune.py's lm.pt)")
+    return builders[kind](ckpt).eval(), kind, ckpt["meta"], path
+
+
+def logits_of(model, kind, idx):
+    """Logits (B, T, V) at every position of idx (B, T); an LSTM starts from a zero state."""
+    if kind == "gpt":
+        return model(idx, targets=torch.full_like(idx, -1))[0]  # targets: every position's logits, loss unused
+    return model(idx, model.init_hidden(idx.size(0)))[0]
+
+
+@torch.no_grad()
+def score(model, kind, pairs, block_size, batch_size, device, ctx):
+    """For each (context, continuation) of token ids: the log-probability of each continuation token given all
+    before it, and whether it was the greedy choice. A GPT sees the last block_size tokens before each one."""
+    out = []
+    for b in range(0, len(pairs), batch_size):
+        rows = []
+        for context, continuation in pairs[b:b + batch_size]:
+            full = (context + continuation)[-(block_size + 1):] if block_size else context + continuation
+            rows.append((full[:-1], full[1:], len(continuation)))
+        width = max(len(x) for x, _, _ in rows)
+        idx = torch.tensor([x + [0] * (width - len(x)) for x, _, _ in rows], device=device)  # right padding: causal
+        with ctx:
+            logp = F.log_softmax(logits_of(model, kind, idx).float(), dim=-1)
+        for i, (x, y, n) in enumerate(rows):
+            at = torch.arange(len(x) - n, len(x), device=device)
+            target = torch.tensor(y[-n:], device=device)
+            out.append((logp[i, at, target].cpu().numpy(), (logp[i, at].argmax(-1) == target).all().item()))
+    return out
+
+# -----------------------------------------------------------------------------
+# perplexity and bits per byte of a prepared split
+
+
+def windows(n, block_size, stride):
+    """(start, end, first) for a GPT reading tokens[start:end] and counting its predictions of tokens first..end
+    (targets tokens[start+1:end+1]). Every token after the first is counted exactly once, and each after the first
+    window has at least block_size - stride tokens of context; stride = block_size is plain non-overlapping chunks."""
+    out, start, counted = [], 0, 0  # counted: the last target already scored
+    while counted < n - 1:
+        end = min(start + block_size, n - 1)
+        out.append((start, end, counted + 1))
+        counted, start = end, start + stride
+    return out
+
+
+@torch.no_grad()
+def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx):
+    """(total negative log-likelihood in nats, tokens scored) over a token stream, every token after the first
+    predicted once: a GPT through sliding windows, an LSTM in one pass with its state carried."""
+    nll, count = 0.0, 0
+    if kind == "awd_lstm":
+        hidden = model.init_hidden(1)
+        for s in range(0, len(tokens) - 1, 256):
+            x = torch.from_numpy(tokens[s:s + 257].astype(np.int64)).to(device)[None]
+            with ctx:
+                logits, hidden = model(x[:, :-1], hidden)[:2]
+            nll += F.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum").item()
+            count += x.size(1) - 1
+        return nll, count
+    spans = windows(len(tokens), block_size, stride)
+    for b in range(0, len(spans), batch_size):
+        batch = spans[b:b + batch_size]
+        width = max(e - s for s, e, _ in batch)
+        x = torch.zeros((len(batch), width), dtype=torch.long)
+        y = torch.full((len(batch), width), -1, dtype=torch.long)  # -1: not counted in this window
+        for i, (s, e, first) in enumerate(batch):
+            x[i, :e - s] = torch.from_numpy(tokens[s:e].astype(np.int64))
+            y[i, first - s - 1:e - s] = torch.from_numpy(tokens[first:e + 1].astype(np.int64))
+        x, y = x.to(device), y.to(device)
+        with ctx:
+            logits = logits_of(model, kind, x)
+        nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1, reduction="sum").item()
+        count += (y >= 0).sum().item()
+    return nll, count
+
+# -----------------------------------------------------------------------------
+# LAMBADA, multiple choice, few-shot classification
+
+
+def lambada_pairs(texts, encode):
+    """(context, final word) token ids: the word is the text after its last space, scored with that space."""
+    pairs = []
+    for text in texts:
+        context, _, word = text.strip().rpartition(" ")
+        pairs.append((encode(context), encode(" " + word)))
+    return pairs
+
+
+def choice_pairs(records, encode):
+    """One (context, " choice") pair per choice of each record, in order."""
+    return [(encode(r["context"]), encode(" " + c)) for r in records for c in r["choices"]]
+
+
+def pick(scores, n_choices):
+    """(summed, length-normalised) choices per example: the highest total log-likelihood, and the highest mean per
+    token (GPT-3 §2.4 normalises by the number of tokens)."""
+    total = np.array([s.sum() for s, _ in scores]).reshape(-1, n_choices)
+    mean = np.array([s.mean() for s, _ in scores]).reshape(-1, n_choices)
+    return total.argmax(1), mean.argmax(1)
+
+
+def check_template(template):
+    if "{text}" not in template or not template.endswith("{label}"):
+        raise SystemExit(f"eval: template {template!r} needs a {{text}} slot and must end with {{label}}, such as "
+                         "'{text}\\nSentiment: {label}'")
+
+
+def fewshot_prompts(records, train, k, template, words, seed):
+    """(demonstrations, query) for each record: k train examples drawn by a generator seeded with the record's
+    position (never one with the record's own text), each written with the template and its label word, and the
+    record written up to its label. The label word is scored after a space, so the query does not end in one."""
+    prompts = []
+    for i, r in enumerate(records):
+        rng = np.random.default_rng([seed, i])
+        pool = [j for j in rng.permutation(len(train)) if train[j]["text"] != r["text"]][:k]
+        demos = [template.format(text=train[j]["text"], label=words[train[j]["label"]]) for j in pool]
+        prompts.append((demos, template.format(text=r["text"], label="").rstrip(" ")))
+    return prompts
+
+# -----------------------------------------------------------------------------
+# command line
+
+if __name__ == "__main__":
+    _before = set(globals())
+    init_from = "out-shakespeare-char"  # a train_gpt.py/train_lstm.py out_dir or .pt, or published weights (gpt2...)
+    dataset = ""  # perplexity and bits per byte on this prepared dataset ("": skip)
+    split = "test"
+    block_size = 0  # 0: the GPT's context
+    stride = 0  # sliding-window step for a GPT (0: block_size // 2, so each token has at least half a window)
+    lambada = ""  # "download", or the path of a local lambada_test.jsonl ("": skip)
+    choices = ""  # a JSONL file of {"context", "choices", "label"} ("": skip)
+    task = ""  # a prepared classification task for few-shot prompts ("": skip)
+    template = "{text}\nAnswer: {label}"
+    label_words = None  # {label: word}; None: each label is its own word
+    shots = (0, 1, 4)  # demonstrations per prompt; as many as fit in a GPT's context
+    max_examples = 0  # evaluate on this many (seeded) examples of each task (0: all)
+    batch_size = 16
+    seed = 1337
+    out = ""  # the JSON file ("": eval.json beside the checkpoint, or in the current folder)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "auto"  # bfloat16 on a GPU that has it, else float16 on GPU; float32 on CPU
+    config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
+    globals().update(config)
+    if not (dataset or lambada or choices or task):
+        raise SystemExit("eval: nothing to evaluate: give --dataset, --lambada, --choices or --task")
+    if task:
+        check_template(template)
+    shots = (shots,) if isinstance(shots, int) else tuple(shots)
+    if not shots or any(type(k) is not int or k < 0 for k in shots):
+        raise SystemExit(f"eval: shots must be whole numbers >= 0, such as (0, 1, 4); got {shots!r}")
+
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    if dtype == "auto":
+        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+
+    model, kind, meta, described = load_model(init_from)
+    model.to(device)
+    encode, _ = get_tokenizer(meta)
+    if kind == "gpt":
+        block_size = block_size or model.config.block_size
+        if block_size > model.config.block_size:
+            raise SystemExit(f"config: block_size={block_size} is longer than the model's context "
+                             f"({model.config.block_size})")
+        stride = stride or max(1, block_size // 2)
+        if not 0 < stride <= block_size:
+            raise SystemExit(f"config: stride must be 1 to block_size ({block_size}), not {stride}")
+    else:
+        block_size = 0  # the LSTM has no window
+    params = sum(p.numel() for p in model.parameters())
+    print(f"eval: {described} | {kind}, {params / 1e6:.2f}M parameters | {meta['tokenizer']} tokenizer | "
+          f"{device} {dtype}" + (f" | block_size {block_size}, stride {stride}" if kind == "gpt" else ""))
+    rng = np.random.default_rng(seed)
+
+    def subsample(records):
+        if max_examples and len(records) > max_examples:
+            return [records[i] for i in sorted(rng.choice(len(records), max_examples, replace=False))]
+        return records
+
+    def encoded(text, where):
+        try:
+            return encode(text)
+        except ValueError as e:  # a char vocabulary cannot read characters it never saw
+            raise SystemExit(f"eval: {where}: {e}: this model's vocabulary cannot read it") from None
+
+    results, t0 = [], time.time()
+
+    # perplexity and bits per byte: GPT-2 §3.1; bytes make different tokenizers comparable
+    if dataset:
+        data_meta = load_meta(dataset)
+        if any(data_meta.get(k) != meta.get(k) for k in ("tokenizer", "vocab_size", "vocab")):
+            raise SystemExit(f"eval: dataset '{dataset}' has a {data_meta['tokenizer']} vocabulary of "
+                             f"{data_meta['vocab_size']}, the model a {meta['tokenizer']} one of {meta['vocab_size']}: "
+                             "prepare the text with the model's tokenizer")
+        if split not in data_meta["splits"]:
+            raise SystemExit(f"eval: dataset '{dataset}' has no {split} split (it has "
+                             f"{', '.join(data_meta['splits'])}): choose --split from those")
+        tokens = load_split(dataset, split, data_meta)
+        nll, n = perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
+        n_bytes = (data_meta["splits"][split] or {}).get("bytes")
+        row = {"eval": f"{dataset} {split}", "tokens": n, "ppl": math.exp(nll / n), "loss": nll / n}
+        if n_bytes:  # the text's bytes; the first token is never predicted, a sliver of the total
+            row["bpb"] = nll / math.log(2) / n_bytes
+        results.append(row)
+
+    # LAMBADA (GPT-2 §3.3): the last word of a passage, all of its tokens right
+    if lambada:
+        path = lambada if lambada != "download" else download(
+            LAMBADA_URL, os.path.join(DATA_DIR, "downloads", "lambada", "lambada_test.jsonl"), LAMBADA_SHA256)
+        if not os.path.isfile(path):
+            raise SystemExit(f"eval: --lambada={lambada}: no such file; give lambada_test.jsonl or 'download'")
+        with open(path, "rb") as f:
+            texts = [r.get("text") for _, r in jsonl(path, utf8(f.read(), path))]
+        if not texts or not all(isinstance(t, str) and " " in t.strip() for t in texts):
+            raise SystemExit(f"eval: {path} needs one {{\"text\": passage}} per line, each with a final word")
+        texts = subsample(texts)
+        scores = score(model, kind, lambada_pairs(texts, lambda t: encoded(t, path)), block_size, batch_size, device,
+                       ctx)
+        nll = -sum(s.sum() for s, _ in scores)
+        results.append({"eval": "lambada", "examples": len(texts), "acc": float(np.mean([ok for _, ok in scores])),
+                        "ppl": math.exp(nll / len(texts))})  # per word, as GPT-2 reports it
+
+    # multiple choice (GPT-3 §2.4: HellaSwag, StoryCloze, COPA, PIQA are scored this way)
+    if choices:
+        records = subsample(read_records(choices, True, "multiple_choice"))
+        n_choices = len(records[0]["choices"])
+        scores = score(model, kind, choice_pairs(records, lambda t: encoded(t, choices)), block_size, batch_size,
+                       device, ctx)
+        summed, normalised = pick(scores, n_choices)
+        labels = np.array([r["label"] for r in records])
+        results.append({"eval": os.path.basename(choices), "examples": len(records),
+                        "acc": float((summed == labels).mean()), "acc_norm": float((normalised == labels).mean())})
+
+    # few-shot classification (GPT-3 §2): k demonstrations, then the label word with the highest likelihood
+    if task:
+        info, splits = load_task(task)
+        if info["type"] != "classification":
+            raise SystemExit(f"eval: task '{task}' is a {info['type']} task; few-shot prompts here read one text "
+                             "and a label word: use a classification task, or --choices for multiple choice")
+        labels = info["labels"]
+        words = label_words or {label: label for label in labels}
+        if set(words) != set(labels):
+            raise SystemExit(f"eval: label_words must give a word for each label of {task}: {', '.join(labels)}")
+        word_ids = {label: encoded(" " + str(words[label]).strip(), "label_words") for label in labels}
+        if not all(str(w).strip() for w in words.values()) or not all(word_ids.values()):
+            raise SystemExit(f"eval: a label word tokenizes to nothing ({words}): give each label a word")
+        eval_split = "val" if "val" in splits else "test"
+        records = subsample(splits[eval_split])
+        targets = np.array([labels.index(r["label"]) for r in records])
+        for k in shots:
+            prompts = fewshot_prompts(records, splits["train"], k, template, words, seed)
+            pairs, used, longest = [], [], max(len(w) for w in word_ids.values())
+            for demos, query in prompts:
+                ids = encoded("\n\n".join(demos + [query]), f"{task} prompt")
+                while block_size and len(ids) + longest > block_size and demos:  # too long: drop the first one
+                    demos = demos[1:]
+                    ids = encoded("\n\n".join(demos + [query]), f"{task} prompt")
+                used.append(len(demos))
+                pairs += [(ids, word_ids[label]) for label in labels]
+            if min(used) < k:
+                print(f"note: k={k} does not fit in block_size={block_size} for {sum(u < k for u in used)} of "
+                      f"{len(used)} prompts: they hold as many demonstrations as fit (mean {np.mean(used):.1f})")
+            scores = score(model, kind, pairs, block_size, batch_size, device, ctx)
+            chosen = np.array([s.sum() for s, _ in scores]).reshape(-1, len(labels)).argmax(1)
+            results.append({"eval": f"{task} {eval_split} k={k}", "examples": len(records),
+                            "acc": float((chosen == targets).mean()), "shots_used": float(np.mean(used)),
+                            "chance": float(np.bincount(targets).max() / len(targets))})
+
+    # the table, then every number with the model, data and settings
+    print(f"\n{'eval':<28} {'examples/tokens':>15}  metrics")
+    for r in results:
+        size = r.get("examples", r.get("tokens"))
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in ("eval", "examples", "tokens"))
+        print(f"{r['eval']:<28} {size:>15,}  {metrics}")
+    default_dir = os.path.dirname(described) if os.path.isfile(described) else "."
+    out = out or os.path.join(default_dir, "eval.json")
+    with open(out, "w") as f:
+        json.dump({"model": described, "model_type": kind, "parameters": params, "meta": {
+            k: v for k, v in meta.items() if k != "vocab"}, "config": config, "seconds": time.time() - t0,
+            "results": results}, f, indent=1)
+    print(f"wrote {out} ({time.time() - t0:.0f} s)")

@@ -1,0 +1,207 @@
+"""eval.py: perplexity through sliding windows, LAMBADA, multiple-choice and few-shot scoring, end to end.
+
+$ python -m pytest -q tests/test_eval.py
+"""
+
+import dataclasses
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import prepare  # noqa: E402
+from eval import choice_pairs, fewshot_prompts, lambada_pairs, perplexity, pick, score, windows  # noqa: E402
+from scripts import run_script, script_error  # noqa: E402
+from train_gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
+from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CPU = dict(device="cpu", ctx=torch.autocast("cpu", enabled=False))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():  # tiny models: a second thread only adds overhead
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_gpt(vocab_size=20, block_size=8, seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=2, n_head=2, n_embd=16)).eval()
+
+# -----------------------------------------------------------------------------
+# perplexity
+
+
+@pytest.mark.parametrize("n, block, stride", [(50, 8, 8), (50, 8, 3), (9, 8, 4), (100, 16, 1), (5, 8, 8)])
+def test_windows_score_every_token_once(n, block, stride):
+    counted = []
+    for start, end, first in windows(n, block, stride):
+        assert 0 < end - start <= block and start < first <= end  # a window reads at most block_size tokens
+        counted += range(first, end + 1)
+        if start:  # after the first window, each counted token has at least block - stride tokens before it
+            assert first - start >= block - stride
+    assert counted == list(range(1, n))  # every token after the first, once, in order
+
+
+def test_perplexity_equals_exp_mean_token_loss():
+    model, tokens = tiny_gpt(), np.random.default_rng(0).integers(20, size=41).astype(np.uint16)
+    nll, n = perplexity(model, "gpt", tokens, 8, 8, 3, **CPU)
+    with torch.no_grad():  # stride = block size: plain non-overlapping chunks, each read from a fresh start
+        t = torch.from_numpy(tokens.astype(np.int64))
+        losses = [F.cross_entropy(model(t[s:s + 8][None], t[s + 1:s + 9][None])[0][0], t[s + 1:s + 9], reduction="sum")
+                  for s in range(0, 40, 8)]
+    assert n == 40 and nll == pytest.approx(sum(l.item() for l in losses), rel=1e-5)
+    # a smaller stride scores the same tokens once each, with more context: a different, finite sum
+    nll2, n2 = perplexity(model, "gpt", tokens, 8, 2, 3, **CPU)
+    assert n2 == 40 and math.isfinite(nll2) and nll2 != pytest.approx(nll, rel=1e-6)
+
+
+def test_lstm_perplexity_carries_its_state():
+    torch.manual_seed(0)
+    model = AWDLSTM(LSTMConfig(vocab_size=20, emb_size=8, hidden_size=12, n_layers=2)).eval()
+    tokens = np.random.default_rng(1).integers(20, size=600).astype(np.uint16)  # longer than one 256-token chunk
+    nll, n = perplexity(model, "awd_lstm", tokens, 0, 0, 1, **CPU)
+    with torch.no_grad():  # one pass over the whole stream
+        t = torch.from_numpy(tokens.astype(np.int64))[None]
+        logits = model(t[:, :-1], model.init_hidden(1))[0]
+    assert n == 599 and nll == pytest.approx(F.cross_entropy(logits[0], t[0, 1:], reduction="sum").item(), rel=1e-5)
+
+# -----------------------------------------------------------------------------
+# LAMBADA and multiple choice, with a model built to know the answers
+
+
+VOCAB = ["a", "b", " ", "c", "d", "e", "x"]
+
+
+class Successor(nn.Module):
+    """A stand-in GPT that is sure each token is followed by the next one in VOCAB: after "ab" it expects " cde"."""
+    config = GPTConfig(block_size=16, vocab_size=len(VOCAB))
+
+    def forward(self, idx, targets=None):
+        return 10.0 * F.one_hot((idx + 1) % len(VOCAB), len(VOCAB)).float(), None
+
+
+def encode(text):
+    return [VOCAB.index(c) for c in text]
+
+
+def test_lambada_needs_every_token_of_the_last_word():
+    pairs = lambada_pairs(["xx ab cde", "xx ab cxe", "ab ce"], encode)
+    assert pairs[0] == (encode("xx ab"), encode(" cde"))  # the last word, scored with its space
+    scores = score(Successor(), "gpt", pairs, 16, 2, **CPU)
+    assert [ok for _, ok in scores] == [True, False, False]  # one wrong token is a wrong word
+    assert scores[0][0].shape == (4,) and scores[0][0].max() > -1e-3  # sure of each of its 4 tokens
+
+
+def test_multiple_choice_picks_the_ending_the_model_prefers():
+    records = [{"context": "ab", "choices": ["cdx", "cde"], "label": 1},  # cde is fully right
+               {"context": "ab", "choices": ["ca", "cdeaab"], "label": 1}]  # 1 wrong in 3, 2 wrong in 7
+    scores = score(Successor(), "gpt", choice_pairs(records, encode), 16, 3, **CPU)
+    summed, normalised = pick(scores, 2)
+    assert summed.tolist() == [1, 0]  # the short ending loses less in total: one wrong token against two
+    assert normalised.tolist() == [1, 1]  # per token, the long ending's single mistakes weigh less
+
+
+def test_a_gpt_reads_only_its_last_block_size_tokens():
+    model = tiny_gpt(block_size=8)
+    long_context = list(range(1, 15))
+    a = score(model, "gpt", [(long_context, [3, 4])], 8, 1, **CPU)[0][0]
+    b = score(model, "gpt", [(long_context[-7:], [3, 4])], 8, 1, **CPU)[0][0]
+    assert np.allclose(a, b)
+
+# -----------------------------------------------------------------------------
+# few-shot prompts
+
+
+def test_fewshot_prompts_are_seeded_and_never_hold_the_example():
+    train = [{"text": f"t{i}", "label": "pos" if i % 2 else "neg"} for i in range(20)]
+    records = [{"text": "t3", "label": "pos"}, {"text": "new", "label": "neg"}]  # t3 is also a train example
+    words = {"pos": "great", "neg": "bad"}
+    a = fewshot_prompts(records, train, 19, "{text} = {label}", words, seed=1)
+    assert a == fewshot_prompts(records, train, 19, "{text} = {label}", words, seed=1)
+    assert a != fewshot_prompts(records, train, 19, "{text} = {label}", words, seed=2)
+    demos, query = a[0]
+    assert query == "t3 =" and len(demos) == 19 and "t3 = great" not in demos
+    assert a[1][0][0] in (f"t{i} = {words[r['label']]}" for i, r in enumerate(train))
+    assert fewshot_prompts(records, train, 0, "{text} = {label}", words, seed=1)[1] == ([], "new =")
+
+# -----------------------------------------------------------------------------
+# the script
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "DATA_DIR", str(tmp_path / "data"))
+    rng = np.random.default_rng(0)
+    (tmp_path / "text.txt").write_text("".join(rng.choice(list("abcde \n"), size=3000)))
+    meta = prepare.prepare("text", inputs=[str(tmp_path / "text.txt")], tokenizer="char", out="chars")
+    config = GPTConfig(block_size=32, vocab_size=meta["vocab_size"], n_layer=1, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    save_checkpoint(str(tmp_path / "gpt.pt"), {"model": GPT(config).state_dict(), "model_args": dataclasses.asdict(
+        config), "meta": meta, "model_type": "gpt", "iter_num": 0, "best_val_loss": 0.0})
+    task = [{"text": "".join(rng.choice(list("abcde "), size=12)), "label": ["x", "y"][i % 2]} for i in range(30)]
+    for split, records in (("train", task[:20]), ("val", task[20:])):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    prepare.prepare("task", inputs=[str(tmp_path / "train.jsonl"), str(tmp_path / "val.jsonl")], out="tiny")
+    (tmp_path / "choices.jsonl").write_text('{"context": "abc", "choices": ["de", "ed"], "label": 0}\n' * 3)
+    (tmp_path / "lambada.jsonl").write_text('{"text": "ab cd ebb"}\n{"text": "a b"}\n')
+    return tmp_path
+
+
+def test_eval_script_writes_table_and_json(setup, capsys):
+    out = setup / "eval.json"
+    assert run_script(os.path.join(REPO, "eval.py"), [
+        f"--init_from={setup / 'gpt.pt'}", "--dataset=chars", "--split=val", f"--choices={setup / 'choices.jsonl'}",
+        f"--lambada={setup / 'lambada.jsonl'}", "--task=tiny", "--template={text} {label}",
+        "--label_words={'x': 'a', 'y': 'b'}", "--shots=(0, 1, 50)", f"--out={out}", "--device=cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "k=50 does not fit in block_size=32" in printed  # said, then as many as fit
+    report = json.loads(out.read_text())
+    rows = {r["eval"]: r for r in report["results"]}
+    assert set(rows) == {"chars val", "lambada", "choices.jsonl", "tiny val k=0", "tiny val k=1", "tiny val k=50"}
+    ppl = rows["chars val"]
+    assert ppl["ppl"] == pytest.approx(math.exp(ppl["loss"])) and ppl["tokens"] == prepare.load_meta("chars")[
+        "splits"]["val"]["tokens"] - 1
+    assert ppl["bpb"] == pytest.approx(ppl["loss"] * ppl["tokens"] / math.log(2) / prepare.load_meta("chars")[
+        "splits"]["val"]["bytes"])
+    assert rows["tiny val k=0"]["shots_used"] == 0 and rows["tiny val k=1"]["shots_used"] == 1
+    assert rows["tiny val k=50"]["shots_used"] < 50 and report["model_type"] == "gpt"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task=tiny", "--template=Answer: {label}"], "needs a {text} slot"),
+    (["--task=tiny", "--label_words={'x': ' ', 'y': 'b'}"], "tokenizes to nothing"),
+    (["--task=tiny", "--label_words={'x': 'a'}"], "a word for each label"),
+    (["--dataset=chars", "--split=test"], "has no test split"),
+    (["--dataset=never_prepared"], "not prepared"),
+    ([], "nothing to evaluate"),
+])
+def test_eval_bad_input(setup, args, message):
+    assert message in script_error(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}",
+                                                                   "--device=cpu", *args])
+
+
+def test_eval_reads_an_lstm_checkpoint(setup):
+    meta = prepare.load_meta("chars")
+    config = LSTMConfig(vocab_size=meta["vocab_size"], emb_size=8, hidden_size=12, n_layers=2)
+    torch.manual_seed(0)
+    save_checkpoint(str(setup / "lstm.pt"), {"model": AWDLSTM(config).state_dict(), "model_args": dataclasses.asdict(
+        config), "meta": meta, "model_type": "awd_lstm", "iter_num": 0, "best_val_loss": 0.0})
+    assert run_script(os.path.join(REPO, "eval.py"), [
+        f"--init_from={setup / 'lstm.pt'}", "--dataset=chars", "--split=val", "--task=tiny", "--shots=(0, 50)",
+        "--template={text} {label}", "--label_words={'x': 'a', 'y': 'b'}", f"--out={setup / 'lstm.json'}",
+        "--device=cpu"]) == 0
+    rows = {r["eval"]: r for r in json.loads((setup / "lstm.json").read_text())["results"]}
+    assert rows["tiny val k=50"]["shots_used"] == 20  # no window: all 20 train examples fit
+    assert math.isfinite(rows["chars val"]["bpb"])
