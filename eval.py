@@ -18,7 +18,6 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 import train_gpt
 import train_lstm
 from prepare import (DATA_DIR, configure, download, get_tokenizer, jsonl, load_meta, load_split, load_task,
-                     read_records, utf8)
+                     precision, read_records, utf8)
 
 LAMBADA_URL = "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl"  # GPT-2's own copy
 LAMBADA_SHA256 = "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb226"  # as lm-evaluation-harness pins it
@@ -203,12 +202,7 @@ if __name__ == "__main__":
     if not shots or any(type(k) is not int or k < 0 for k in shots):
         raise SystemExit(f"eval: shots must be whole numbers >= 0, such as (0, 1, 4); got {shots!r}")
 
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
-    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+    device_type, dtype, ctx = precision(device, dtype)
 
     model, kind, meta, described = load_model(init_from)
     model.to(device)

@@ -344,9 +344,8 @@ def task_metrics(task_type, predictions, targets, labels):
 
 
 if __name__ == "__main__":
-    from contextlib import nullcontext
 
-    from prepare import code_version, configure, get_tokenizer, load_task, read_records, utf8
+    from prepare import code_version, configure, get_tokenizer, load_task, precision, read_records, utf8
 
     # default settings: ULMFiT's (§4 "Hyperparameters"), fine-tuning its WikiText-103 LM on TREC-6;
     # config/gpt1_*.py hold GPT-1's
@@ -417,12 +416,7 @@ if __name__ == "__main__":
 
     # device and precision, as in the training scripts. No torch.compile: Dynamo cannot trace nn.LSTM, and a
     # fine-tuning run is too short for compiling the GPT to pay back its minutes
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
-    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+    device_type, dtype, ctx = precision(device, dtype)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

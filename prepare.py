@@ -132,6 +132,21 @@ def code_version():
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
+def precision(device, dtype):
+    """(device_type, dtype, autocast context) for a device and a dtype setting: 'auto' is bfloat16 on a GPU that
+    has it, else float16 (with a GradScaler in training), and float32 on a CPU."""
+    from contextlib import nullcontext
+
+    import torch  # here, so that importing prepare stays light
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    if dtype == "auto":
+        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    if dtype == "float32":
+        return device_type, dtype, nullcontext()
+    return device_type, dtype, torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+
 # -----------------------------------------------------------------------------
 # tokenizers: char and word keep their vocabulary in meta.json, gpt2 is tiktoken's BPE
 

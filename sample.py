@@ -15,14 +15,13 @@ block_size, or "awd_lstm" (train_lstm.py), which reads a prompt of any length an
 import os
 import sys
 import time
-from contextlib import nullcontext
 from functools import partial
 
 import torch
 
 import train_gpt
 import train_lstm
-from prepare import configure, get_tokenizer
+from prepare import configure, get_tokenizer, precision
 from train_gpt import load_checkpoint, sample_token
 
 
@@ -78,12 +77,7 @@ if __name__ == "__main__":
         raise SystemExit(f"sample: top_p must be in (0, 1], or None for off; got {top_p!r}")
 
     # device and precision, as in train_gpt.py
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
-    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+    device_type, dtype, ctx = precision(device, dtype)
 
     # load the checkpoint and its model, or the published weights
     if init_from != "resume":

@@ -397,12 +397,10 @@ def peak_flops(device):
 # training
 
 if __name__ == "__main__":
-    from contextlib import nullcontext
-
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from prepare import check_vocab, code_version, configure, get_tokenizer, load_meta, load_split
+    from prepare import check_vocab, code_version, configure, get_tokenizer, load_meta, load_split, precision
 
     # default settings: a small character-level GPT on the bundled Shakespeare, about 85 s on two CPU cores
     # (config/shakespeare_char_cpu.py says why these values)
@@ -470,18 +468,12 @@ if __name__ == "__main__":
     tokens_per_iter = gradient_accumulation_steps * batch_size * block_size
 
     # device and precision
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    device_type, dtype, ctx = precision(device, dtype)
     if init_from not in ("scratch", "resume", *PRETRAINED) and not os.path.isdir(init_from):
         raise SystemExit(f"config: init_from must be 'scratch', 'resume', one of {', '.join(PRETRAINED)} or a folder "
                          f"with config.json and model.safetensors, not '{init_from}'")
     if gelu not in ("none", "tanh"):
         raise SystemExit(f"config: gelu must be 'none' (exact) or 'tanh', not '{gelu}'")
-    ptdtype = getattr(torch, dtype)
-    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=ptdtype)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")  # fp16 gradients underflow unscaled
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any float32 matmuls left on the GPU
     torch.backends.cudnn.allow_tf32 = True

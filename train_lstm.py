@@ -169,11 +169,10 @@ def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
 # training
 
 if __name__ == "__main__":
-    from contextlib import nullcontext
 
     import numpy as np
 
-    from prepare import check_vocab, code_version, configure, load_meta, load_split
+    from prepare import check_vocab, code_version, configure, load_meta, load_split, precision
 
     # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
     # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
@@ -228,12 +227,7 @@ if __name__ == "__main__":
         raise SystemExit(f"config: init_from must be 'scratch' or 'resume', not '{init_from}'")
 
     # device and precision, as in train_gpt.py
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
-    ctx = nullcontext() if dtype == "float32" else torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+    device_type, dtype, ctx = precision(device, dtype)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")
 
     # data: each split as B contiguous streams side by side, read left to right with the hidden state carried

@@ -27,14 +27,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU = dict(device="cpu", ctx=torch.autocast("cpu", enabled=False))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():  # tiny models: a second thread only adds overhead
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_gpt(vocab_size=20, block_size=8, seed=0):
     torch.manual_seed(seed)
     return GPT(GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=2, n_head=2, n_embd=16)).eval()

@@ -28,14 +28,6 @@ SCRIPT = os.path.join(REPO, "finetune.py")
 NO_DROPOUT = dict(dropout_emb=0.0, dropout_in=0.0, dropout_hidden=0.0, dropout_out=0.0, weight_drop=0.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():  # tiny models: a second thread only adds overhead on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_encoder(vocab_size=40, **dropouts):
     torch.manual_seed(0)
     return AWDLSTM(LSTMConfig(vocab_size=vocab_size, emb_size=8, hidden_size=12, n_layers=3,

@@ -57,14 +57,6 @@ def reference_forward(W, idx, hidden, n_layers):
 # helpers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # the models here are small: extra threads only cost time, badly so on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 NO_DROPOUT = dict(dropout_emb=0.0, dropout_in=0.0, dropout_hidden=0.0, dropout_out=0.0, weight_drop=0.0)
 
 

@@ -77,14 +77,6 @@ def reference_logits(W, idx, cfg):  # W: state_dict as float64 arrays; idx (T,) 
 # helpers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # the models here are tiny: extra threads only cost time, badly so on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_config(**kw):
     return GPTConfig(**{**dict(block_size=16, vocab_size=50, n_layer=2, n_head=4, n_embd=32), **kw})
 
@@ -376,7 +368,6 @@ def test_parameter_names_and_shapes_follow_openai(bias, prenorm):
         if bias:
             expected[name + ".bias"] = b
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected
-
 
 
 @pytest.mark.parametrize("prenorm", [True, False])

@@ -285,7 +285,6 @@ def test_gpt1_bpe_unknown_symbols_are_unk():
 @pytest.fixture
 def gpt1_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(prepare, "DATA_DIR", str(tmp_path / "data"))
-    torch.set_num_threads(1)  # a tiny model: more threads only cost time
     rng = np.random.default_rng(0)
     V, C = 40478, 8
     W = {"tokens_embed.weight": 0.3 * rng.standard_normal((V, C)), "positions_embed.weight": rng.standard_normal((32, C))}

@@ -40,16 +40,6 @@ def save(path, model, meta):
                                iter_num=0, best_val_loss=1.0, model_type="gpt"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """A model this small gains nothing from a second thread, and on a busy machine the threads' synchronisation
-    made these tests ~20x slower (measured: 20 s against 1 s on 2 shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def char_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("out-char")

@@ -18,14 +18,6 @@ TINY = ["--batch_size=4", "--bptt=12", "--emb_size=16", "--hidden_size=32", "--n
         "--eval_batch_size=50", "--device=cpu", "--compile=False"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():  # tiny models: a second thread only adds overhead on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def run(out_dir, *args):
     return run_script(SCRIPT, [*TINY, f"--out_dir={out_dir}", *args])
 
