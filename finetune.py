@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import signal
 import sys
 import time
 from collections import Counter
@@ -345,7 +344,7 @@ def task_metrics(task_type, predictions, targets, labels):
 
 if __name__ == "__main__":
 
-    from prepare import code_version, configure, get_tokenizer, load_task, precision, read_records, utf8
+    from prepare import CtrlC, code_version, configure, get_tokenizer, load_task, precision, read_records, utf8
 
     # default settings: ULMFiT's (§4 "Hyperparameters"), fine-tuning its WikiText-103 LM on TREC-6;
     # config/gpt1_*.py hold GPT-1's
@@ -543,21 +542,12 @@ if __name__ == "__main__":
     log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config})
 
     # Ctrl-C: finish the current step, save the model being trained, exit; a second Ctrl-C stops at once
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        global interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-        print("\nCtrl-C: saving after this step (Ctrl-C again to quit without saving)", flush=True)
-
-    previous_handler = signal.signal(signal.SIGINT, on_sigint)  # put back on exit: the script may run in-process
+    ctrl_c = CtrlC("saving after this step")
     factor = lr_factor if discriminative else 1.0
 
     def step(optimizer, loss, params, lr):
         if not math.isfinite(loss.item()):
-            signal.signal(signal.SIGINT, previous_handler)
+            ctrl_c.restore()
             raise SystemExit(f"loss is {loss.item()}: stopping without saving; try a lower learning rate or "
                              "dtype=float32")
         set_lr(optimizer, lr)
@@ -643,9 +633,9 @@ if __name__ == "__main__":
                                 + temporal_activation_regularization(raw_output.float(), beta))
                     step(optimizer, loss, model.parameters(), lr)
                     pos, it = pos + seq_len, it + 1
-                    if interrupted:
+                    if ctrl_c.pressed:
                         save_lm(lm_path)
-                        signal.signal(signal.SIGINT, previous_handler)
+                        ctrl_c.restore()
                         print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
                               f"--lm_epochs=0 --out_dir=NEW")
                         sys.exit(130)
@@ -734,9 +724,9 @@ if __name__ == "__main__":
                 step(optimizer, loss, all_params, lr)
                 losses.append(loss.item())
                 it += 1
-                if interrupted:
+                if ctrl_c.pressed:
                     save_classifier(clf_path)
-                    signal.signal(signal.SIGINT, previous_handler)
+                    ctrl_c.restore()
                     print(f"interrupted at epoch {epoch}: saved {clf_path} as it is")
                     sys.exit(130)
             results = {f"{eval_split}_{k}": v for k, v in evaluate(eval_split).items()}
@@ -750,7 +740,7 @@ if __name__ == "__main__":
                       **results})
 
     # the final model on every labelled held-out split (no selection on test: the last epoch is reported)
-    signal.signal(signal.SIGINT, previous_handler)
+    ctrl_c.restore()
     save_classifier(clf_path)
     results = {}
     for split in ("val", "test"):

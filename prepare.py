@@ -1,5 +1,6 @@
 """
-The one module the scripts share: dataset preparation, tokenizers, and the config override helper.
+The one module the scripts share: datasets and tasks, tokenizers, downloads (the Hugging Face hub's files too), and
+the small things every script needs: the config override helper, the device/precision setting, Ctrl-C handling.
 
 Prepare a dataset: data/OUT/{train,val[,test]}.bin hold each split's token ids back to back (uint16 when the
 vocabulary fits, else uint32; no header) and data/OUT/meta.json describes them: dataset, tokenizer, vocab_size, dtype,
@@ -39,6 +40,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -131,6 +133,26 @@ def code_version():
                               text=True, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+class CtrlC:
+    """Ctrl-C during training: the first press sets .pressed (the loop saves at its next safe point, then exits);
+    a second press raises KeyboardInterrupt at once. restore() puts the previous handler back, as a script run
+    in-process (the tests) must."""
+
+    def __init__(self, message):
+        self.pressed, self.message = False, message
+        self.previous = signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        if self.message:
+            print(f"\nCtrl-C: {self.message} (Ctrl-C again to quit without saving)", flush=True)
+
+    def restore(self):
+        signal.signal(signal.SIGINT, self.previous)
+
 
 def precision(device, dtype):
     """(device_type, dtype, autocast context) for a device and a dtype setting: 'auto' is bfloat16 on a GPU that
@@ -629,12 +651,16 @@ AG_ENTITY = re.compile(r"(?<!&)(#\d+|quot|amp|lt|gt);")  # AG News lost the & of
 GLUE_URL = "https://raw.githubusercontent.com/F0restL1n/BERT/0d0288be08079531c7b3a85af3d532f9adb0f13a/glue_data/{}"
 MRPC_URL = "https://raw.githubusercontent.com/Nstats/my_bert/44c152c8e3d84720112dd92fc7e1b767b3b0558c/data/MRPC/{}"
 COPA_URL = "https://raw.githubusercontent.com/louisbzk/pet/e29a6f0ef752b3d1f37b1d735585eeaef7a0477d/data/copa/{}"
-COPA_QUESTION = {"cause": "What was the cause?", "effect": "What happened as a result?"}  # the question, in words
+# COPA's question in words after the premise, not GPT-style "because"/"so" joins: the choices stay the whole
+# sentences they are ("The sun was rising."), with no case or full stop to rewrite, and a reader sees the question
+COPA_QUESTION = {"cause": "What was the cause?", "effect": "What happened as a result?"}
 # (task type, header, columns of the inputs and the label): GLUE's TSVs are read with no quoting, split on tabs
 GLUE = {"rte": ("entailment", "index\tsentence1\tsentence2\tlabel", (1, 2, 3)),
         "mrpc": ("similarity", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", (3, 4, 0)),
         "stsb": ("regression", "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
                  (7, 8, 9))}
+GLUE_LABELS = {"rte": {"entailment": "entailment", "not_entailment": "not_entailment"},  # as published: our name
+               "mrpc": {"1": "paraphrase", "0": "not_paraphrase"}}  # Quality 1: the sentences are paraphrases
 SPLIT_STEMS = {"train": "train", "val": "val", "dev": "val", "test": "test", "unsup": "unsup"}  # task: file stem
 
 
@@ -664,7 +690,8 @@ def check_record(record, where, labelled, first, task_type="classification"):
         return out
     label = record.get("label")
     if task_type in ("regression", "multiple_choice"):
-        number = type(label) in (int, float) if task_type == "regression" else type(label) is int
+        # json.loads reads NaN and Infinity: no score to regress towards
+        number = type(label) in (int, float) and np.isfinite(label) if task_type == "regression" else type(label) is int
         if not number or (task_type == "multiple_choice" and not 0 <= label < len(out["choices"])):
             want = "a number" if task_type == "regression" else f"a choice index 0 to {len(out['choices']) - 1}"
             raise SystemExit(f"data: {where} has the label {label!r}: a {task_type} label is {want}")
@@ -827,13 +854,19 @@ def read_task(name, src, inputs, task_type="classification"):
                     raise SystemExit(f"{name}: {filename} line {n} has {len(row)} tab-separated fields, not "
                                      f"{header.count(chr(9)) + 1}: use GLUE's file")
                 label = row[y]
-                if name == "mrpc":  # Quality 1: the two sentences are paraphrases
-                    label = {"1": "paraphrase", "0": "not_paraphrase"}.get(label, label)
-                elif name == "stsb":
+                if name == "stsb":
                     try:
                         label = float(label)
                     except ValueError:
-                        raise SystemExit(f"stsb: {filename} line {n} has the score {label!r}, not a number") from None
+                        label = None
+                    if label is None or not 0 <= label <= 5:  # nan fails too
+                        raise SystemExit(f"stsb: {filename} line {n} has the score {row[y]!r}, not a number from "
+                                         "0 to 5: use GLUE's file")
+                elif label in GLUE_LABELS[name]:
+                    label = GLUE_LABELS[name][label]
+                else:
+                    raise SystemExit(f"{name}: {filename} line {n} has the label {label!r}, not "
+                                     f"{' or '.join(GLUE_LABELS[name])}: use GLUE's file")
                 record = {fields[0]: row[a], fields[1]: row[b], "label": label}
                 splits[split].append(check_record(record, f"{filename} line {n}", True, first, task_type))
         return splits, source or url.format("")

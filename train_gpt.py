@@ -14,7 +14,6 @@ GPT-3 (Brown et al. 2020, §2.1): GPT-2 with "alternating dense and locally band
 
 import math
 import os
-import signal
 import sys
 import time
 import json
@@ -400,7 +399,7 @@ if __name__ == "__main__":
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from prepare import check_vocab, code_version, configure, get_tokenizer, load_meta, load_split, precision
+    from prepare import CtrlC, check_vocab, code_version, configure, get_tokenizer, load_meta, load_split, precision
 
     # default settings: a small character-level GPT on the bundled Shakespeare, about 85 s on two CPU cores
     # (config/shakespeare_char_cpu.py says why these values)
@@ -611,23 +610,13 @@ if __name__ == "__main__":
         wandb.init(project=wandb_project, name=wandb_run_name, config=config)
 
     def stop_on_nan(value, what):
-        signal.signal(signal.SIGINT, previous_handler)
+        ctrl_c.restore()
         kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
         raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
                          "Try a lower learning_rate, a smaller grad_clip or dtype=float32")
 
     # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        global interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-        if master:
-            print("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit without saving)", flush=True)
-
-    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    ctrl_c = CtrlC("saving a checkpoint after this step" if master else "")
 
     # the loop: exactly max_iters optimizer steps, evaluating at 0, every eval_interval and at the end
     t_log, iters_since_log = time.time(), 0
@@ -676,7 +665,7 @@ if __name__ == "__main__":
         iters_since_log += 1
 
         # the global mean loss, and whether any process was interrupted, in one all-reduce
-        status = torch.stack([loss_sum.float(), torch.tensor(float(interrupted), device=device)])
+        status = torch.stack([loss_sum.float(), torch.tensor(float(ctrl_c.pressed), device=device)])
         if ddp:
             dist.all_reduce(status)
             status[0] /= world_size
@@ -699,10 +688,10 @@ if __name__ == "__main__":
                 print(f"interrupted at step {iter_num}: saved {latest_path}; continue with --init_from=resume")
             if ddp:
                 dist.destroy_process_group()
-            signal.signal(signal.SIGINT, previous_handler)
+            ctrl_c.restore()
             sys.exit(130)
 
-    signal.signal(signal.SIGINT, previous_handler)
+    ctrl_c.restore()
 
     # a sample from the trained model
     if master and sample_tokens > 0 and not eval_only:

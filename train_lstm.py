@@ -13,7 +13,6 @@ dropout (§4.2), embedding dropout (§4.3), weight tying (§4.4), activation and
 import json
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -172,7 +171,7 @@ if __name__ == "__main__":
 
     import numpy as np
 
-    from prepare import check_vocab, code_version, configure, load_meta, load_split, precision
+    from prepare import CtrlC, check_vocab, code_version, configure, load_meta, load_split, precision
 
     # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
     # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
@@ -372,19 +371,10 @@ if __name__ == "__main__":
         sys.exit(0)
 
     # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        global interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-        print("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit without saving)", flush=True)
-
-    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    ctrl_c = CtrlC("saving a checkpoint after this step")
 
     def stop(message, code):
-        signal.signal(signal.SIGINT, previous_handler)
+        ctrl_c.restore()
         if code == 130:  # interrupted, saved: say so, and exit as a Ctrl-C'd program does
             print(message)
             sys.exit(130)
@@ -441,7 +431,7 @@ if __name__ == "__main__":
                 log_json({"iter": state["iter_num"], "epoch": state["epoch"], "loss": lossf, "lr": lr,
                           "ms": dt / steps_since_log * 1000, "tok_s": tokens_since_log / dt})
                 t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
-            if interrupted:
+            if ctrl_c.pressed:
                 save(latest_path)
                 stop(f"interrupted at step {state['iter_num']}: saved {latest_path}; continue with --init_from=resume", 130)
 
@@ -467,7 +457,7 @@ if __name__ == "__main__":
             averaged(lambda: save(best_path))  # the weights that scored it: ASGD's averages once averaging
         save(latest_path)
 
-    signal.signal(signal.SIGINT, previous_handler)
+    ctrl_c.restore()
 
     # final: the best checkpoint on test, with the exact sequential pass
     if test_data is not None:

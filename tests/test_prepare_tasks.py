@@ -274,15 +274,22 @@ def test_glue_pairs_typed_records(data_dir, tmp_path):
     assert load_task("stsb")[1]["val"][0] == {"text_a": "A plane takes off.", "text_b": "An air plane is taking off.",
                                               "label": 0.4}
 
-    (tmp_path / "rte" / "dev.tsv").write_text(RTE_DEV + "1\tonly a premise\tentailment\n")
-    with pytest.raises(SystemExit, match=r"rte: dev.tsv line 3 has 3 tab-separated fields, not 4"):
-        prepare.prepare("rte", src=str(tmp_path / "rte"))
-    (tmp_path / "stsb" / "dev.tsv").write_text(STSB_TRAIN.replace("5.000", "high"))
-    with pytest.raises(SystemExit, match=r"stsb: dev.tsv line 2 has the score 'high', not a number"):
-        prepare.prepare("stsb", src=str(tmp_path / "stsb"))
-    (tmp_path / "mrpc" / "dev.tsv").write_text("Quality\tString\n")
-    with pytest.raises(SystemExit, match=r"mrpc: dev.tsv does not begin with GLUE's header"):
-        prepare.prepare("mrpc", src=str(tmp_path / "mrpc"))
+    for name, filename, text, message in (  # each mistake in a copy of the good files
+            ("rte", "dev.tsv", RTE_DEV + "1\tonly a premise\tentailment\n",
+             r"dev.tsv line 3 has 3 tab-separated fields, not 4"),
+            ("rte", "train.tsv", RTE_TRAIN + "2\tA.\tB.\tneutral\n",
+             r"train.tsv line 4 has the label 'neutral', not entailment or not_entailment"),
+            ("stsb", "dev.tsv", STSB_TRAIN.replace("5.000", "high"), r"dev.tsv line 2 has the score 'high', not a num"),
+            ("stsb", "dev.tsv", STSB_TRAIN.replace("5.000", "5.5"), r"dev.tsv line 2 has the score '5.5', not a num"),
+            ("stsb", "dev.tsv", STSB_TRAIN.replace("5.000", "nan"), r"dev.tsv line 2 has the score 'nan', not a num"),
+            ("mrpc", "train.tsv", MRPC_TRAIN.replace("\n0\t", "\n2\t"),
+             r"train.tsv line 3 has the label '2', not 1 or 0"),
+            ("mrpc", "dev.tsv", "Quality\tString\n", r"dev.tsv does not begin with GLUE's header")):
+        good = (tmp_path / name / filename).read_bytes()
+        (tmp_path / name / filename).write_text(text)
+        with pytest.raises(SystemExit, match=f"^{name}: {message}"):
+            prepare.prepare(name, src=str(tmp_path / name))
+        (tmp_path / name / filename).write_bytes(good)
 
 
 def test_copa_question_spelled_out(data_dir, tmp_path):
@@ -299,7 +306,7 @@ def test_copa_question_spelled_out(data_dir, tmp_path):
         prepare.prepare("copa", src=src)
 
 
-def test_your_own_task_of_any_type(data_dir, tmp_path):
+def test_your_own_task_of_any_type(data_dir, tmp_path, capsys):
     train = write(tmp_path / "train.jsonl", '{"premise": "a b", "hypothesis": "b", "label": "yes"}\n'
                                             '{"premise": "c", "hypothesis": "d", "label": "no"}\n')
     info = prepare.prepare("task", inputs=[train], out="nli", task_type="entailment")
@@ -307,6 +314,15 @@ def test_your_own_task_of_any_type(data_dir, tmp_path):
     bad = write(tmp_path / "val.jsonl", '{"premise": "a", "label": "yes"}\n')
     with pytest.raises(SystemExit, match=r'val.jsonl line 1 needs "hypothesis" as a non-empty string'):
         prepare.prepare("task", inputs=[train, bad], out="nli2", task_type="entailment")
+    (tmp_path / "sts").mkdir()
+    scores = write(tmp_path / "sts" / "train.jsonl", '{"text_a": "a", "text_b": "b", "label": 1}\n'
+                                                    '{"text_a": "c", "text_b": "d", "label": 4.5}\n')
+    info = prepare.prepare("task", inputs=[scores], out="sts", task_type="regression")
+    assert info["labels"] == [] and "train: 2 records | mean score 2.750" in capsys.readouterr().out
+    assert load_task("sts")[1]["train"][0]["label"] == 1.0  # an int score is a float
+    nan = write(tmp_path / "sts" / "val.jsonl", '{"text_a": "a", "text_b": "b", "label": NaN}\n')  # json reads NaN
+    with pytest.raises(SystemExit, match=r"val.jsonl line 1 has the label nan: a regression label is a number"):
+        prepare.prepare("task", inputs=[scores, nan], out="sts2", task_type="regression")
     with pytest.raises(SystemExit, match=r"write multiple_choice tasks as .jsonl"):
         prepare.prepare("task", inputs=[write(tmp_path / "train.csv", "context,choices,label\n")], out="mc",
                         task_type="multiple_choice")
@@ -399,6 +415,29 @@ def test_imdb_download_checks_sha256(data_dir, server, monkeypatch):
     monkeypatch.setitem(prepare.SHA256, "aclImdb_v1.tar.gz", sha256(data))
     assert prepare.prepare("imdb")["splits"] == {"test": 2, "train": 3, "unsup": 1}
 
+
+
+def test_glue_and_copa_downloads_checked_per_task(data_dir, server, monkeypatch):
+    # RTE and STS-B both publish train.tsv and dev.tsv: SHA256 keys them task/file, each checked against its own
+    monkeypatch.setattr(prepare, "GLUE_URL", server.url + "/{}")
+    for task, folder_name, files in (("rte", "RTE", {"train.tsv": RTE_TRAIN, "dev.tsv": RTE_DEV}),
+                                     ("stsb", "STS-B", {"train.tsv": STSB_TRAIN, "dev.tsv": STSB_TRAIN})):
+        for filename, text in files.items():
+            server.files[f"/{folder_name}/{filename}"] = text.encode()
+            monkeypatch.setitem(prepare.SHA256, f"{task}/{filename}", sha256(text.encode()))
+    assert prepare.prepare("rte")["splits"] == {"train": 2, "val": 1}
+    assert sorted(os.listdir(data_dir / "downloads" / "rte")) == ["dev.tsv", "train.tsv"]
+    server.files["/STS-B/dev.tsv"] = STSB_TRAIN.replace("5.000", "4.000").encode()  # not the published file
+    with pytest.raises(SystemExit, match=r"STS-B/dev.tsv does not match its published sha256"):
+        prepare.prepare("stsb")
+
+    monkeypatch.setattr(prepare, "COPA_URL", server.url + "/copa/{}")
+    for filename, text in (("train.jsonl", COPA_TRAIN), ("unlabeled.jsonl", COPA_EXTRA), ("val.jsonl", COPA_EXTRA)):
+        server.files[f"/copa/{filename}"] = text.encode()
+        monkeypatch.setitem(prepare.SHA256, f"copa/{filename}", sha256(text.encode()))
+    info = prepare.prepare("copa")
+    assert info["splits"] == {"train": 2, "val": 1} and info["source"] == server.url + "/copa/"
+
 # -----------------------------------------------------------------------------
 # command line: one line on stderr
 
@@ -406,7 +445,8 @@ def test_imdb_download_checks_sha256(data_dir, server, monkeypatch):
 def test_cli_task_mistake_is_one_line(tmp_path):
     bad = write(tmp_path / "train.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": "one"}\n')
     for args, message in ((["trec", "--tokenizer", "gpt2"], "trec is a task (texts and labels"),
-                          (["task", "--input", bad, "--out", "never_written"], "train.jsonl line 2 has a str label")):
+                          (["task", "--input", bad, "--out", "never_written"], "train.jsonl line 2 has a str label"),
+                          (["ptb", "--type", "entailment"], "--type is only for task")):
         result = run("prepare.py", *args)
         assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
         assert result.stderr.count("\n") == 1 and message in result.stderr
