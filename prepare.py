@@ -134,6 +134,7 @@ def code_version():
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
+
 class CtrlC:
     """Ctrl-C during training: the first press sets .pressed (the loop saves at its next safe point, then exits);
     a second press raises KeyboardInterrupt at once. restore() puts the previous handler back, as a script run
