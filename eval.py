@@ -183,7 +183,7 @@ if __name__ == "__main__":
     lambada = ""  # "download", or the path of a local lambada_test.jsonl ("": skip)
     choices = ""  # a JSONL file of {"context", "choices", "label"} ("": skip)
     task = ""  # a prepared classification task for few-shot prompts ("": skip)
-    template = "{text}\nAnswer: {label}"
+    template = "{text}\nAnswer: {label}"  # a typed \n (two characters, as a shell passes it) is a line break
     label_words = None  # {label: word}; None: each label is its own word
     shots = (0, 1, 4)  # demonstrations per prompt; as many as fit in a GPT's context
     max_examples = 0  # evaluate on this many (seeded) examples of each task (0: all)
@@ -197,6 +197,7 @@ if __name__ == "__main__":
     if not (dataset or lambada or choices or task):
         raise SystemExit("eval: nothing to evaluate: give --dataset, --lambada, --choices or --task")
     if task:
+        template = template.replace("\\n", "\n")
         check_template(template)
     shots = (shots,) if isinstance(shots, int) else tuple(shots)
     if not shots or any(type(k) is not int or k < 0 for k in shots):
@@ -294,18 +295,21 @@ if __name__ == "__main__":
         word_ids = {label: encoded(" " + str(words[label]).strip(), "label_words") for label in labels}
         if not all(str(w).strip() for w in words.values()) or not all(word_ids.values()):
             raise SystemExit(f"eval: a label word tokenizes to nothing ({words}): give each label a word")
+        if len(set(map(tuple, word_ids.values()))) < len(labels):
+            raise SystemExit(f"eval: two labels share a label word ({words}): give each label its own word")
         eval_split = "val" if "val" in splits else "test"
         records = subsample(splits[eval_split])
         targets = np.array([labels.index(r["label"]) for r in records])
         for k in shots:
             prompts = fewshot_prompts(records, splits["train"], k, template, words, seed)
-            pairs, used, longest = [], [], max(len(w) for w in word_ids.values())
+            pairs, used, first, longest = [], [], "", max(len(w) for w in word_ids.values())
             for demos, query in prompts:
                 ids = encoded("\n\n".join(demos + [query]), f"{task} prompt")
                 while block_size and len(ids) + longest > block_size and demos:  # too long: drop the first one
                     demos = demos[1:]
                     ids = encoded("\n\n".join(demos + [query]), f"{task} prompt")
                 used.append(len(demos))
+                first = first or "\n\n".join(demos + [query])  # kept in the JSON: what the model read
                 pairs += [(ids, word_ids[label]) for label in labels]
             if min(used) < k:
                 print(f"note: k={k} does not fit in block_size={block_size} for {sum(u < k for u in used)} of "
@@ -314,13 +318,15 @@ if __name__ == "__main__":
             chosen = np.array([s.sum() for s, _ in scores]).reshape(-1, len(labels)).argmax(1)
             results.append({"eval": f"{task} {eval_split} k={k}", "examples": len(records),
                             "acc": float((chosen == targets).mean()), "shots_used": float(np.mean(used)),
-                            "chance": float(np.bincount(targets).max() / len(targets))})
+                            "chance": float(np.bincount(targets).max() / len(targets)),  # the majority label's share
+                            "most_picked": float(np.bincount(chosen).max() / len(chosen)),  # 1: one label, always
+                            "first_prompt": first})
 
     # the table, then every number with the model, data and settings
     print(f"\n{'eval':<28} {'examples/tokens':>15}  metrics")
     for r in results:
         size = r.get("examples", r.get("tokens"))
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in ("eval", "examples", "tokens"))
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float))
         print(f"{r['eval']:<28} {size:>15,}  {metrics}")
     default_dir = os.path.dirname(described) if os.path.isfile(described) else "."
     out = out or os.path.join(default_dir, "eval.json")

@@ -4,6 +4,7 @@ $ python -m pytest -q tests/test_eval.py
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -18,8 +19,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import prepare  # noqa: E402
-from eval import choice_pairs, fewshot_prompts, lambada_pairs, perplexity, pick, score, windows  # noqa: E402
+from eval import (LAMBADA_SHA256, LAMBADA_URL, choice_pairs, fewshot_prompts, lambada_pairs, perplexity,  # noqa: E402
+                  pick, score, windows)
 from scripts import run_script, script_error  # noqa: E402
+from test_prepare import server  # noqa: E402,F401 (a loopback HTTP server fixture)
 from train_gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
 from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
 
@@ -175,6 +178,7 @@ def test_eval_script_writes_table_and_json(setup, capsys):
     (["--task=tiny", "--template=Answer: {label}"], "needs a {text} slot"),
     (["--task=tiny", "--label_words={'x': ' ', 'y': 'b'}"], "tokenizes to nothing"),
     (["--task=tiny", "--label_words={'x': 'a'}"], "a word for each label"),
+    (["--task=tiny", "--label_words={'x': 'a', 'y': ' a'}"], "share a label word"),
     (["--dataset=chars", "--split=test"], "has no test split"),
     (["--dataset=never_prepared"], "not prepared"),
     ([], "nothing to evaluate"),
@@ -182,6 +186,49 @@ def test_eval_script_writes_table_and_json(setup, capsys):
 def test_eval_bad_input(setup, args, message):
     assert message in script_error(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}",
                                                                    "--device=cpu", *args])
+
+
+def test_lambada_download_is_pinned_and_checked(setup, server, monkeypatch):
+    """--lambada=download asks prepare.download for OpenAI's file with its pinned sha256 (served here from a loopback
+    server): a file that fails the check is refused in one line and not kept, a good one is scored and cached."""
+    server.files["/lambada_test.jsonl"] = (setup / "lambada.jsonl").read_bytes()
+    asked, real = [], prepare.download
+    expect = {"sha256": LAMBADA_SHA256}  # the real file's: the fixture fails it
+
+    def from_loopback(url, path, sha256=None):
+        asked.append((url, sha256))
+        return real(server.url + "/lambada_test.jsonl", path, expect["sha256"])
+
+    monkeypatch.setattr(prepare, "download", from_loopback)  # eval.py imports it from prepare when it runs
+    argv = [f"--init_from={setup / 'gpt.pt'}", "--lambada=download", f"--out={setup / 'eval.json'}", "--device=cpu"]
+    assert "does not match its published sha256" in script_error(os.path.join(REPO, "eval.py"), argv)
+    assert asked == [(LAMBADA_URL, LAMBADA_SHA256)]
+    cached = setup / "data" / "downloads" / "lambada" / "lambada_test.jsonl"
+    assert not cached.exists() and not os.path.exists(f"{cached}.part")
+    expect["sha256"] = hashlib.sha256(server.files["/lambada_test.jsonl"]).hexdigest()
+    assert run_script(os.path.join(REPO, "eval.py"), argv) == 0
+    assert cached.read_bytes() == server.files["/lambada_test.jsonl"]
+    rows = json.loads((setup / "eval.json").read_text())["results"]
+    assert [(r["eval"], r["examples"]) for r in rows] == [("lambada", 2)]
+
+
+def test_fewshot_reports_a_model_that_always_picks_one_label(setup):
+    """A GPT with every weight zero gives every label word the same likelihood, so the first label always wins:
+    most_picked is 1 and the accuracy is that label's share of the val split (5 of 10). The JSON keeps the first
+    prompt, where a typed \\n (as a shell passes it) became a line break."""
+    ckpt = torch.load(setup / "gpt.pt", weights_only=True)
+    ckpt["model_args"]["block_size"] = 64  # two demonstrations fit
+    ckpt["model"] = {k: torch.zeros_like(v) for k, v in GPT(GPTConfig(**ckpt["model_args"])).state_dict().items()}
+    save_checkpoint(str(setup / "zero.pt"), ckpt)
+    assert run_script(os.path.join(REPO, "eval.py"), [
+        f"--init_from={setup / 'zero.pt'}", "--task=tiny", "--shots=(0, 2)", "--template={text}\\nd {label}",
+        "--label_words={'x': 'a', 'y': 'b'}", f"--out={setup / 'zero.json'}", "--device=cpu"]) == 0
+    rows = json.loads((setup / "zero.json").read_text())["results"]
+    assert [(r["acc"], r["chance"], r["most_picked"]) for r in rows] == [(0.5, 0.5, 1.0)] * 2
+    val = [json.loads(line)["text"] for line in (setup / "val.jsonl").read_text().splitlines()]
+    assert rows[0]["first_prompt"] == val[0] + "\nd"
+    demos = rows[1]["first_prompt"].split("\n\n")
+    assert len(demos) == 3 and demos[-1] == val[0] + "\nd" and demos[0].endswith("\nd a")
 
 
 def test_eval_reads_an_lstm_checkpoint(setup):
