@@ -16,7 +16,6 @@ its hidden state through any length.
 import json
 import math
 import os
-import sys
 import time
 
 import numpy as np
@@ -37,7 +36,7 @@ LAMBADA_SHA256 = "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb2
 
 def load_model(init_from):
     """(model, kind, meta, description): a GPT or an AWD-LSTM in eval mode, on the CPU."""
-    if init_from in train_gpt.PRETRAINED or os.path.isfile(os.path.join(init_from, "model.safetensors")):
+    if train_gpt.is_published(init_from):
         model = train_gpt.GPT.from_pretrained(init_from)
         return model.eval(), "gpt", model.meta, f"{init_from} (published weights)"
     path = init_from
@@ -203,7 +202,7 @@ if __name__ == "__main__":
     if not shots or any(type(k) is not int or k < 0 for k in shots):
         raise SystemExit(f"eval: shots must be whole numbers >= 0, such as (0, 1, 4); got {shots!r}")
 
-    device_type, dtype, ctx = precision(device, dtype)
+    _, dtype, ctx = precision(device, dtype)
 
     model, kind, meta, described = load_model(init_from)
     model.to(device)

@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from prepare import FIELDS
-from train_gpt import GPT, PRETRAINED, GPTConfig, load_checkpoint, model_from_checkpoint
+from train_gpt import GPT, GPTConfig, is_published, load_checkpoint, model_from_checkpoint
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, save_checkpoint, stlr,
                         temporal_activation_regularization)
 
@@ -343,7 +343,6 @@ def task_metrics(task_type, predictions, targets, labels):
 
 
 if __name__ == "__main__":
-
     from prepare import CtrlC, code_version, configure, get_tokenizer, load_task, precision, read_records, utf8
 
     # default settings: ULMFiT's (§4 "Hyperparameters"), fine-tuning its WikiText-103 LM on TREC-6;
@@ -506,7 +505,7 @@ if __name__ == "__main__":
     targets = {split: [target(r) for r in records] for split, records in labelled.items()}
 
     # the pretrained model: an AWD-LSTM (ULMFiT) or a GPT (GPT-1's recipe)
-    if init_from in PRETRAINED or os.path.isfile(os.path.join(init_from, "model.safetensors")):
+    if is_published(init_from):
         published = GPT.from_pretrained(init_from)  # OpenAI's GPT-1/GPT-2 weights
         path, ckpt = init_from, {"model_type": "gpt", "meta": published.meta}
     else:

@@ -14,7 +14,8 @@ $ python prepare.py wikitext103 --max_vocab 60000             # ULMFiT's vocabul
 $ python prepare.py text --input a.txt b.jsonl --out mydata   # your own documents
 $ python prepare.py fineweb10B --shards 8                     # llm.c GPT-2 shards, 100M tokens each
 
-Prepare a task for finetune.py: data/OUT/{split}.jsonl, one record a line with its type's fields (FIELDS), and task.json.
+Prepare a task for finetune.py: data/OUT/{split}.jsonl, one record a line with its type's fields (FIELDS), and
+task.json.
 $ python prepare.py trec --from ../shared/data/trec           # TREC-6 questions: train 5,452, test 500
 $ python prepare.py sst2 --from ../shared/data/sst2           # GLUE SST-2 sentences: train, val (GLUE's dev)
 $ python prepare.py imdb                                      # IMDb reviews: train, test, 50,000 unlabelled (unsup)
@@ -195,9 +196,9 @@ GPT1_WORD = re.compile(r"\n|n't\b|'(?:s|re|ve|ll|d|m)\b"  # a line break; the co
 
 
 def gpt1_encoding(source):
-    """(encode, decode) of GPT-1's BPE from vocab.json and merges.txt in the folder source, or in the hub repo source."""
-    vocab_path, merges_path = ((os.path.join(source, f) for f in ("vocab.json", "merges.txt")) if os.path.isdir(source)
-                               else (hub_file(source, f) for f in ("vocab.json", "merges.txt")))
+    """(encode, decode) of GPT-1's BPE from vocab.json and merges.txt in the folder source, or the hub repo source."""
+    where = (lambda f: os.path.join(source, f)) if os.path.isdir(source) else (lambda f: hub_file(source, f))
+    vocab_path, merges_path = where("vocab.json"), where("merges.txt")
     try:
         with open(vocab_path, encoding="utf-8") as f:
             encoder = json.load(f)
@@ -848,9 +849,9 @@ def read_task(name, src, inputs, task_type="classification"):
                 raise SystemExit(f"{name}: {filename} does not begin with GLUE's header ({header!r}): use GLUE's file")
             splits[split] = []
             for n, line in enumerate(lines[1:], 2):
-                row = line.rstrip("\r").split("\t")
                 if not line:
                     continue
+                row = line.rstrip("\r").split("\t")
                 if len(row) != header.count("\t") + 1:
                     raise SystemExit(f"{name}: {filename} line {n} has {len(row)} tab-separated fields, not "
                                      f"{header.count(chr(9)) + 1}: use GLUE's file")

@@ -6,8 +6,9 @@ $ python sample.py --start=FILE:prompt.txt --temperature=0 --max_new_tokens=100 
 $ python sample.py my_sampling.py --top_p=0.95 --seed=7   # a file assigning these settings, then overrides
 $ python sample.py --init_from=gpt2 --start="Hello, I'm a language model,"   # OpenAI's published weights
 
-An empty prompt starts from <|endoftext|> for GPT-2's BPE, a line break for GPT-1's; for char and word vocabularies it starts from the
-newline token, or from token 0 when there is none (for word vocabularies token 0 is <eos>, the line break).
+An empty prompt starts from <|endoftext|> for GPT-2's BPE, a line break for GPT-1's; for char and word vocabularies
+it starts from the newline token, or from token 0 when there is none (for word vocabularies token 0 is <eos>, the
+line break).
 The checkpoint's model_type says which model it holds: "gpt" (train_gpt.py), whose prompt is cropped to its
 block_size, or "awd_lstm" (train_lstm.py), which reads a prompt of any length and carries its hidden state.
 """
@@ -81,16 +82,13 @@ if __name__ == "__main__":
 
     # load the checkpoint and its model, or the published weights
     if init_from != "resume":
-        model, model_type, path = train_gpt.GPT.from_pretrained(init_from), "gpt", init_from
+        model, model_type = train_gpt.GPT.from_pretrained(init_from), "gpt"
         meta = model.meta  # the tokenizer it was trained with
         print(f"sample: {init_from} (published weights)", file=sys.stderr)
-    elif ckpt in ("best", "latest"):
-        path = os.path.join(out_dir, f"{ckpt}.pt")
+    else:
+        path = os.path.join(out_dir, f"{ckpt}.pt") if ckpt in ("best", "latest") else ckpt
         if ckpt == "best" and not os.path.exists(path):  # a run too short to evaluate leaves only latest.pt
             path = os.path.join(out_dir, "latest.pt")
-    else:
-        path = ckpt
-    if init_from == "resume":
         checkpoint = load_checkpoint(path, model_type=None)  # any model type; onto the CPU, then the device once
         model_type = checkpoint.get("model_type", "gpt")  # checkpoints from before train_lstm.py have none: GPTs
         builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}

@@ -210,8 +210,9 @@ class GPT(nn.Module):
                     raise SystemExit(f"pretrained: {key} in {paths[1]} has shape {tuple(tensor.shape)}, the config "
                                      f"needs {tuple(ours[key].shape)}: download it again")
                 ours[key].copy_(tensor)  # into float32
-        model.meta = ({"tokenizer": "gpt2", "vocab_size": config.vocab_size, "eot_token": 50256} if kind == "gpt2"
-                      else {"tokenizer": "gpt1", "vocab_size": config.vocab_size, "bpe": PRETRAINED.get(name_or_dir, name_or_dir)})
+        model.meta = ({"tokenizer": "gpt2", "vocab_size": config.vocab_size, "eot_token": 50256} if kind == "gpt2" else
+                      {"tokenizer": "gpt1", "vocab_size": config.vocab_size,
+                       "bpe": PRETRAINED.get(name_or_dir, name_or_dir)})
         return model
 
     def _init_weights(self, module):
@@ -342,6 +343,11 @@ SAFETENSORS_DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, to
                       "BF16": (np.int16, torch.bfloat16)}  # numpy has no bfloat16: read its bits, then view them
 
 
+def is_published(init_from):
+    """Whether init_from names OpenAI's weights (PRETRAINED) or a folder in the hub's layout, not one of our runs."""
+    return init_from in PRETRAINED or os.path.isfile(os.path.join(init_from, "model.safetensors"))
+
+
 def read_safetensors(path):
     """{name: tensor} from a .safetensors file: 8 bytes of little-endian header length, a JSON header naming each
     tensor's dtype, shape and [begin, end) byte offsets into the data that follows. Plain arrays, never a pickle;
@@ -370,7 +376,8 @@ def read_safetensors(path):
             raise SystemExit(f"safetensors: {path} stores {name} as {dtype}: only F32, F16 and BF16 are read")
         np_dtype, pt_dtype = SAFETENSORS_DTYPES[dtype]
         ok = (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and isinstance(offsets, list)
-              and len(offsets) == 2 and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1] <= len(data)
+              and len(offsets) == 2 and all(type(o) is int for o in offsets)
+              and 0 <= offsets[0] <= offsets[1] <= len(data)
               and offsets[1] - offsets[0] == math.prod(shape) * np.dtype(np_dtype).itemsize)
         if not ok:
             raise SystemExit(f"safetensors: {path} gives {name} offsets {offsets} for shape {shape} {dtype}, outside "

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -168,7 +168,6 @@ def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
 # training
 
 if __name__ == "__main__":
-
     import numpy as np
 
     from prepare import CtrlC, check_vocab, code_version, configure, load_meta, load_split, precision

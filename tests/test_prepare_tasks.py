@@ -244,9 +244,11 @@ RTE_TRAIN = ('index\tsentence1\tsentence2\tlabel\n0\t"Dana Reeve" died.\tChristo
              'not_entailment\n1\tYet, we now are discovering...\tBacteria is winning.\tentailment\n')
 RTE_DEV = "index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tSomeone rests.\tentailment\n"
 MRPC_HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-MRPC_TRAIN = MRPC_HEADER + "1\t702876\t702977\tAmrozi accused his brother.\tHe accused his brother.\n0\t1\t2\tA b.\tC d.\n"
+MRPC_TRAIN = (MRPC_HEADER + "1\t702876\t702977\tAmrozi accused his brother.\tHe accused his brother.\n"
+              "0\t1\t2\tA b.\tC d.\n")
 STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-STSB_TRAIN = STSB_HEADER + "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane takes off.\tAn air plane is taking off.\t5.000\n"
+STSB_TRAIN = (STSB_HEADER + "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane takes off.\t"
+              "An air plane is taking off.\t5.000\n")
 COPA_TRAIN = ('{"premise": "My body cast a shadow over the grass.", "choice1": "The sun was rising.", "choice2": '
               '"The grass was cut.", "question": "cause", "label": 0, "idx": 0}\n')
 COPA_EXTRA = ('{"premise": "The man turned on the faucet.", "choice1": "The toilet filled with water.", "choice2": '
@@ -302,7 +304,8 @@ def test_copa_question_spelled_out(data_dir, tmp_path):
                      {"context": "The man turned on the faucet. What happened as a result?",
                       "choices": ["The toilet filled with water.", "Water flowed from the spout."], "label": 1}]
     (tmp_path / "copa" / "val.jsonl").write_text(COPA_EXTRA.replace('"label": 1', '"label": 2'))
-    with pytest.raises(SystemExit, match=r"val.jsonl line 1 has the label 2: a multiple_choice label is a choice index"):
+    with pytest.raises(SystemExit, match=r"val.jsonl line 1 has the label 2: "
+                                         r"a multiple_choice label is a choice index"):
         prepare.prepare("copa", src=src)
 
 
@@ -414,7 +417,6 @@ def test_imdb_download_checks_sha256(data_dir, server, monkeypatch):
         prepare.prepare("imdb")
     monkeypatch.setitem(prepare.SHA256, "aclImdb_v1.tar.gz", sha256(data))
     assert prepare.prepare("imdb")["splits"] == {"test": 2, "train": 3, "unsup": 1}
-
 
 
 def test_glue_and_copa_downloads_checked_per_task(data_dir, server, monkeypatch):

@@ -287,7 +287,8 @@ def gpt1_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(prepare, "DATA_DIR", str(tmp_path / "data"))
     rng = np.random.default_rng(0)
     V, C = 40478, 8
-    W = {"tokens_embed.weight": 0.3 * rng.standard_normal((V, C)), "positions_embed.weight": rng.standard_normal((32, C))}
+    W = {"tokens_embed.weight": 0.3 * rng.standard_normal((V, C)),
+         "positions_embed.weight": rng.standard_normal((32, C))}
     for name, shape in (("attn.c_attn", (C, 3 * C)), ("attn.c_proj", (C, C)), ("mlp.c_fc", (C, 4 * C)),
                         ("mlp.c_proj", (4 * C, C))):
         W[f"h.0.{name}.weight"], W[f"h.0.{name}.bias"] = 0.3 * rng.standard_normal(shape), np.zeros(shape[1])
