@@ -23,6 +23,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
+
+try:  # FlexAttention (torch >= 2.5) runs GPT-3's banded layers on a GPU; older torch uses the masked SDPA
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+except ImportError:
+    create_block_mask = flex_attention = None
+BAND_MASKS = {}  # (T, window, device) -> BlockMask, built once per shape
 
 # -----------------------------------------------------------------------------
 # model
@@ -53,18 +60,21 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.window = window  # 0: dense causal attention
 
-    def forward(self, x, cache=None):
+    def forward(self, x, cache=None, band=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         start = 0
         if cache is not None:  # generation: append this step's keys/values, attend over everything so far
             start, k, v = cache.update(k, v)
-        mask = None
-        if self.window or start:  # banded, or queries that start part-way into the keys: an explicit mask
-            mask = attention_mask(start, T, k.size(2), self.window, x.device)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
-                                           dropout_p=self.attn_dropout if self.training else 0.0)
+        if band is not None:  # FlexAttention computes only the key blocks inside the band (see use_flex)
+            y = flex_attention(q, k, v, block_mask=band)
+        else:
+            mask = None
+            if self.window or start:  # banded, or queries that start part-way into the keys: an explicit mask
+                mask = attention_mask(start, T, k.size(2), self.window, x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                               dropout_p=self.attn_dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
         return self.resid_dropout(self.c_proj(y))
 
@@ -77,6 +87,24 @@ def attention_mask(start, T, L, window, device):
     if window:
         allowed &= q - k < window
     return allowed
+
+
+@torch.compiler.disable  # built eagerly, once per length: a compiled forward takes it as an input
+def band_block_mask(T, window, device):
+    """FlexAttention's BlockMask for a banded layer: causal, each query seeing itself and the window-1 before it.
+    Key blocks (128 tokens) wholly outside the band are skipped: at T=2048, W=256 about 3 of each row's 16."""
+    key = (T, window, str(device))
+    if key not in BAND_MASKS:
+        BAND_MASKS[key] = create_block_mask(lambda b, h, q, k: (k <= q) & (q - k < window), None, None, T, T,
+                                            device=device)
+    return BAND_MASKS[key]
+
+
+def use_flex(x, training_dropout):
+    """FlexAttention for banded layers where it pays: on a GPU inside torch.compile, which fuses it into one kernel
+    (eager it materialises the scores, and on a CPU it has no backward). Elsewhere the masked SDPA, its reference.
+    It has no attention dropout, so a banded layer that needs dropout takes the masked SDPA too."""
+    return flex_attention is not None and x.is_cuda and torch.compiler.is_compiling() and not training_dropout
 
 
 class MLP(nn.Module):
@@ -100,11 +128,11 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.prenorm = config.prenorm
 
-    def forward(self, x, cache=None):
+    def forward(self, x, cache=None, band=None):
         if self.prenorm:  # GPT-2 §2.3: normalise each sub-block's input, keep the residual path clean
-            x = x + self.attn(self.ln_1(x), cache)
+            x = x + self.attn(self.ln_1(x), cache, band)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, cache))  # GPT-1 / the original Transformer: normalise after the add
+        x = self.ln_1(x + self.attn(x, cache, band))  # GPT-1 / the original Transformer: normalise after the add
         return self.ln_2(x + self.mlp(x))
 
 
@@ -145,8 +173,9 @@ class GPT(nn.Module):
             h=nn.ModuleList([Block(config, w) for w in windows]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias) if config.prenorm else nn.Identity(),
         ))
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # its weight, used by logits()
         self.transformer.wte.weight = self.lm_head.weight  # tied input and output embeddings, as in GPT-1/2
+        self.checkpointing = False  # activation checkpointing per block, a training setting (train_gpt.py)
         self.apply(self._init_weights)
         if config.prenorm:  # GPT-2 §2.3: scale residual projections by 1/sqrt(N), N = 2 residual adds per layer
             for name, p in self.named_parameters():
@@ -227,19 +256,40 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-    def forward(self, idx, targets=None, cache=None):
+    def encode(self, idx, cache=None):
+        """The final hidden states (B, T, C) of idx (B, T): everything but the output layer. With a KVCache, idx
+        continues the tokens already cached."""
         B, T = idx.size()
         start = cache.length if cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} tokens is longer than the context, block_size={self.config.block_size}")
         pos = torch.arange(start, start + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        band = None
+        if self.config.attn_window and cache is None and use_flex(x, self.training and self.config.dropout > 0):
+            band = band_block_mask(T, self.config.attn_window, idx.device)
         for block in self.transformer.h:
-            x = block(x, cache)
-        x = self.transformer.ln_f(x)
+            layer_band = band if block.attn.window else None
+            if self.checkpointing and self.training:  # keep only each block's input; recompute the rest in backward
+                x = torch.utils.checkpoint.checkpoint(block, x, None, layer_band, use_reentrant=False)
+            else:
+                x = block(x, cache, layer_band)
+        return self.transformer.ln_f(x)
+
+    def logits(self, h):
+        """Logits (..., vocab_size) of hidden states h (..., C). On a GPU the output matmul runs over the tied
+        embedding padded with zero rows to a multiple of 64 (tensor-core tiles: nanoGPT pads 50,257 to 50,304 for
+        the same reason); the padding is cut off again, so no logit, loss or sample ever sees it."""
+        w, V = self.lm_head.weight, self.config.vocab_size
+        if h.is_cuda and V % 64:
+            return F.linear(h, F.pad(w, (0, 0, 0, -V % 64)))[..., :V]
+        return F.linear(h, w)
+
+    def forward(self, idx, targets=None, cache=None):
+        x = self.encode(idx, cache)
         if targets is None:  # inference: only the last position's logits are needed
-            return self.lm_head(x[:, [-1], :]), None
-        logits = self.lm_head(x)  # (B, T, vocab)
+            return self.logits(x[:, [-1], :]), None
+        logits = self.logits(x)  # (B, T, vocab)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
@@ -325,6 +375,15 @@ def load_checkpoint(path, device="cpu", model_type="gpt"):
         wanted = "a GPT" if model_type == "gpt" else f"a {model_type} model"
         raise SystemExit(f"checkpoint: {path} holds a {found} model, not {wanted}")
     return ckpt
+
+
+def checkpoint_path(init_from):
+    """The checkpoint a run folder stands for: best.pt, or latest.pt when the run never evaluated; a file is itself.
+    sample.py, eval.py and finetune.py all read a folder by this one rule."""
+    if not os.path.isdir(init_from):
+        return init_from
+    best = os.path.join(init_from, "best.pt")
+    return best if os.path.exists(best) else os.path.join(init_from, "latest.pt")
 
 
 def model_from_checkpoint(ckpt):
