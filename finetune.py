@@ -24,18 +24,17 @@ import re
 import sys
 import time
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import FIELDS
-from train_gpt import GPT, GPTConfig, is_published, load_checkpoint, model_from_checkpoint
+from prepare import EOS, FIELDS, UNK, get_tokenizer, read_records, utf8
+from train_gpt import GPT, GPTConfig, checkpoint_path, is_published, load_checkpoint, model_from_checkpoint
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, save_checkpoint, stlr,
                         temporal_activation_regularization)
-
-EOS, UNK = "<eos>", "<unk>"  # prepare.py's word-level conventions: token 0 ends a line, token 1 is any unknown word
 
 # -----------------------------------------------------------------------------
 # text to token ids with a word vocabulary
@@ -80,8 +79,24 @@ def transfer_embedding(weight, bias, old_vocab, new_vocab):
     new_weight[known], new_bias[known] = weight[rows[known]], bias[rows[known]]
     return new_weight, new_bias
 
+
+def task_lm(base_ckpt, vocab, pretrained, dropouts):
+    """The AWD-LSTM to fine-tune, as (model, model_args): base_ckpt's with the fine-tuning dropouts and the
+    vocabulary `vocab` (the task's own moves the rows by transfer_embedding), or with pretrained=False the same
+    architecture freshly initialised."""
+    model_args = {**base_ckpt["model_args"], "vocab_size": len(vocab), **dropouts}
+    model = AWDLSTM(LSTMConfig(**model_args))
+    if pretrained:
+        state, old_vocab = base_ckpt["model"], base_ckpt["meta"]["vocab"]
+        if vocab != old_vocab:
+            state["encoder.weight"], state["decoder.bias"] = transfer_embedding(
+                state["encoder.weight"], state["decoder.bias"], old_vocab, vocab)
+            state["decoder.weight"] = state["encoder.weight"]
+        model.load_state_dict(state)
+    return model, model_args
+
 # -----------------------------------------------------------------------------
-# the classifier (§3.3)
+# ULMFiT's classifier (§3.3)
 
 
 class PoolingClassifier(nn.Module):
@@ -138,6 +153,9 @@ def classifier_groups(clf):
     enc = clf.encoder
     return [[enc.encoder.weight]] + [list(rnn.parameters()) for rnn in enc.rnns] + [list(clf.head.parameters())]
 
+# -----------------------------------------------------------------------------
+# optimisation, for both recipes: discriminative lrs, schedules, gradual unfreezing (ULMFiT §3.2-3.3; GPT-1 §4.1)
+
 
 def discriminative_lrs(lr, n_groups, factor):
     """Discriminative fine-tuning (§3.2, eq. 2 and the 2.6 of "Discriminative fine-tuning"): the top group gets lr,
@@ -188,16 +206,19 @@ def freeze(groups, n_trainable):
             p.requires_grad_(k >= len(groups) - n_trainable)
 
 
+SORTISH_BATCHES = 50  # batches per length-sorted chunk (fastai's SortishSampler): little padding, order still random
+
+
 def length_batches(lengths, batch_size, rng=None):
     """Batches of indices of similar lengths, so little is padding. With rng (training), a shuffled order is cut
-    into chunks of 50 batches, each sorted by length, and the batches shuffled (fastai's SortishSampler);
-    without (evaluation), all sorted, longest first."""
+    into chunks of SORTISH_BATCHES batches, each sorted by length, and the batches shuffled (fastai's
+    SortishSampler); without (evaluation), all sorted, longest first."""
     lengths = np.asarray(lengths)
     if rng is None:
         order = np.argsort(-lengths, kind="stable")
     else:
         order = rng.permutation(len(lengths))
-        chunk = 50 * batch_size
+        chunk = SORTISH_BATCHES * batch_size
         order = np.concatenate([sorted(order[i:i + chunk], key=lambda j: -lengths[j])
                                 for i in range(0, len(order), chunk)])
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -205,11 +226,65 @@ def length_batches(lengths, batch_size, rng=None):
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
+# -----------------------------------------------------------------------------
+# ULMFiT's target LM fine-tuning (§3.2)
+
+
+@torch.no_grad()
+def lm_eval_loss(model, data, bptt, ctx):
+    """The LM's mean next-token loss on data (B, N), read left to right in bptt windows with the state carried."""
+    model.eval()
+    hidden, loss_sum = model.init_hidden(data.size(0)), 0.0
+    for i in range(0, data.size(1) - 1, bptt):
+        with ctx:
+            logits, hidden, _, _ = model(data[:, i:i + bptt], hidden)
+            y = data[:, i + 1:i + 1 + bptt]
+            loss_sum += F.cross_entropy(logits[:, :y.size(1)].float().flatten(0, 1), y.flatten(),
+                                        reduction="sum").item()
+    model.train()
+    return loss_sum / (data.numel() - data.size(0))
+
+
+def fine_tune_lm(model, stream, eval_stream, eval_split, *, epochs, batch_size, bptt, lr_at, alpha, beta, optimizer,
+                 step, ctx, rng, ctrl_c, log_json):
+    """Target task LM fine-tuning (ULMFiT §3.2), run as pretraining was: stream (N,), the task's text as ids, cut
+    into batch_size contiguous rows read in variable-length BPTT windows with the state carried; the loss plus AR
+    and TAR. Step i's lr is lr_at(i, total steps) scaled by its window's length; step(optimizer, loss, params, lr)
+    applies it. The loss on eval_stream, the eval_split's text, is printed and logged before training and after
+    each epoch. Returns (steps taken, the latest eval loss, interrupted): on Ctrl-C (ctrl_c.pressed) it stops after
+    the current step and leaves saving to the caller."""
+    n_cols = len(stream) // batch_size
+    data = stream[:n_cols * batch_size].view(batch_size, n_cols)  # (B, N): row b is the b-th slice of the text
+    eval_data = eval_stream[None]  # (1, M): one stream
+    total_steps = epochs * math.ceil((n_cols - 1) / bptt)  # windows vary in length: the schedule ends about there
+    eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
+    print(f"LM fine-tuning: {len(stream):,} tokens, {epochs} epochs; {eval_split} loss before {eval_loss:.4f}")
+    log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": eval_loss})
+    iter_num = 0
+    for epoch in range(1, epochs + 1):
+        hidden, pos, t0 = model.init_hidden(batch_size), 0, time.time()
+        while pos < n_cols - 2:
+            seq_len = min(bptt_length(bptt, rng), n_cols - 1 - pos)
+            lr = lr_at(min(iter_num, total_steps), total_steps) * seq_len / bptt  # AWD-LSTM's per-window scaling
+            hidden = [(h.detach(), c.detach()) for h, c in hidden]  # truncated BPTT: keep the state, not its graph
+            with ctx:
+                logits, hidden, raw_output, output = model(data[:, pos:pos + seq_len], hidden)
+                y = data[:, pos + 1:pos + 1 + seq_len]
+                loss = (F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+                        + activation_regularization(output.float(), alpha)
+                        + temporal_activation_regularization(raw_output.float(), beta))
+            step(optimizer, loss, model.parameters(), lr)
+            pos, iter_num = pos + seq_len, iter_num + 1
+            if ctrl_c.pressed:
+                return iter_num, eval_loss, True
+        eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
+        print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {eval_loss:.4f} | ppl "
+              f"{math.exp(eval_loss):.1f} | {time.time() - t0:.1f} s")
+        log_json({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": eval_loss})
+    return iter_num, eval_loss, False
 
 # -----------------------------------------------------------------------------
 # GPT-1's task fine-tuning (Radford et al. 2018, §3.3): one pretrained model, inputs rewritten per task type
-
-POSITIVE = ("1", "equivalent", "paraphrase")  # the class F1 is reported for, in similarity tasks (MRPC)
 
 
 def fit_pair(a, b, budget):
@@ -230,10 +305,10 @@ def transform(record, task_type, encode, special, block_size):
     context loses its beginning (the end leads into the answers), the same amount for every choice."""
     s, d, e = special
     if task_type == "classification":
-        return [[s] + encode(record["text"])[:block_size - 2] + [e]]
+        return [[s] + encode(record["text"])[:block_size - 2] + [e]]  # 2: start and extract
     if task_type == "multiple_choice":
         context, choices = encode(record["context"]), [encode(c) for c in record["choices"]]
-        room = block_size - 3 - max(map(len, choices))
+        room = block_size - 3 - max(map(len, choices))  # 3: start, delimiter and extract
         if room < 1:
             raise ValueError(f"a choice of {max(map(len, choices))} tokens leaves no room for the context in "
                              f"block_size={block_size}")
@@ -258,15 +333,6 @@ def add_tokens(gpt, n, dropout):
     return bigger
 
 
-def gpt_hidden(gpt, idx):
-    """GPT.forward up to the final LayerNorm: the last layer's states (B, T, C) at every position."""
-    t = gpt.transformer
-    x = t.drop(t.wte(idx) + t.wpe(torch.arange(idx.size(1), device=idx.device)))
-    for block in t.h:
-        x = block(x)
-    return t.ln_f(x)
-
-
 class GPTTaskModel(nn.Module):
     """The pretrained GPT and a linear head on the final state at each sequence's extract token, after dropout
     (§3.3, §4.1); similarity adds the two orders' states, multiple choice scores each choice with the same head."""
@@ -285,7 +351,7 @@ class GPTTaskModel(nn.Module):
         next-token cross-entropy over every real token after [start]."""
         B, n, L = idx.shape
         idx, lengths = idx.view(B * n, L), lengths.view(-1)
-        h = gpt_hidden(self.gpt, idx)  # (B*n, L, C); causal, so no state at a real token has seen the padding
+        h = self.gpt.encode(idx)  # (B*n, L, C); causal, so no state at a real token has seen the padding
         last = h[torch.arange(B * n, device=idx.device), lengths - 1].view(B, n, -1)
         if self.task_type in ("similarity", "regression"):
             last = last.sum(1, keepdim=True)  # the two orders' final states, added (§3.3)
@@ -293,7 +359,7 @@ class GPTTaskModel(nn.Module):
         out = out.squeeze(-1) if self.task_type == "multiple_choice" else out[:, 0]
         if not with_lm:
             return out
-        logits = self.gpt.lm_head(h[:, :-1]).float()  # (B*n, L-1, V)
+        logits = self.gpt.logits(h[:, :-1]).float()  # (B*n, L-1, V)
         targets = idx[:, 1:].masked_fill(torch.arange(1, L, device=idx.device) >= lengths[:, None], -1)
         return out, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
 
@@ -315,6 +381,116 @@ def collate_sequences(examples, device):
         for j, s in enumerate(ex):
             idx[i, j, :len(s)], lengths[i, j] = torch.tensor(s), len(s)
     return idx.to(device), lengths.to(device)
+
+# -----------------------------------------------------------------------------
+# classifiers of both recipes: checkpoints, inputs, decisions, metrics
+
+CLASSIFIERS = {"ulmfit_classifier": "awd_lstm", "gpt_classifier": "gpt"}  # a checkpoint's model_type: its base's
+
+
+def classifier_from_checkpoint(ckpt):
+    """A finetune.py classifier from its checkpoint: (classifier, family of its base model, task type,
+    encode_example), where encode_example(record) gives the token sequences the classifier reads, made with the
+    vocabulary (ULMFiT) or tokenizer, special tokens and block_size (GPT-1) its training saved."""
+    family = CLASSIFIERS[ckpt["model_type"]]
+    task_type = ckpt.get("task_type", "classification")  # classifiers from before GPT-1's recipe name none
+    if family == "awd_lstm":
+        clf = PoolingClassifier(AWDLSTM(LSTMConfig(**ckpt["model_args"])), len(ckpt["labels"]), **ckpt["head_args"])
+        stoi = {w: i for i, w in enumerate(ckpt["vocab"])}
+
+        def encode_example(record):
+            return [numericalize(record["text"], stoi)]
+    else:
+        clf = GPTTaskModel(GPT(GPTConfig(**ckpt["model_args"])), task_type, ckpt["n_out"])
+        encode, _ = get_tokenizer(ckpt["meta"])
+        special = ckpt["special"]
+        block_size = ckpt.get("block_size", clf.gpt.config.block_size)  # older checkpoints: the model's context
+
+        def encode_example(record):
+            return transform(record, task_type, encode, special, block_size)
+    clf.load_state_dict(ckpt["model"])
+    return clf, family, task_type, encode_example
+
+
+def encode_records(records, encode_example, where):
+    """encode_example(record) for each record; one too long for the model (ValueError) is a one-line error."""
+    examples = []
+    for number, record in enumerate(records, 1):
+        try:
+            examples.append(encode_example(record))
+        except ValueError as e:
+            raise SystemExit(f"{where} example {number}: {e}") from None
+    return examples
+
+
+def model_inputs(family, batch, device):
+    """A batch of examples (each a list of token sequences: one for the LSTM) as the classifier's arguments."""
+    idx, lengths = collate_sequences(batch, device)
+    return (idx[:, 0], lengths[:, 0]) if family == "awd_lstm" else (idx, lengths)
+
+
+def decisions(outputs, task_type):
+    """Each example's class (or choice) index from its probabilities, or its score for regression."""
+    return outputs.tolist() if task_type == "regression" else outputs.argmax(-1).tolist()
+
+
+@torch.no_grad()
+def predict(clf, family, task_type, examples, batch_size, device, ctx):
+    """Each example's class (or choice) probabilities, or its score for regression, in input order."""
+    clf.eval()
+    outputs = [None] * len(examples)
+    for b in length_batches([max(map(len, ex)) for ex in examples], batch_size):
+        with ctx:
+            out = clf(*model_inputs(family, [examples[i] for i in b], device)).float().cpu()
+        out = out[:, 0] if task_type == "regression" else F.softmax(out, dim=-1)
+        for i, o in zip(b, out):
+            outputs[i] = o
+    return torch.stack(outputs)
+
+
+def task_loss(task_type, out, y):
+    """Cross-entropy over the classes (or choices); squared error for regression's one output."""
+    if task_type == "regression":
+        return F.mse_loss(out.float()[:, 0], torch.tensor(y, device=out.device, dtype=torch.float))
+    return F.cross_entropy(out.float(), torch.tensor(y, device=out.device))
+
+
+def training_loss(clf, family, task_type, batch, y, lm_coef, device):
+    """A batch's loss, and its (task, LM) parts to log or None: the task loss, plus for a GPT lm_coef times the LM
+    loss on the same sequences (GPT-1 eq. 5: L3 = L2 + lambda * L1)."""
+    inputs = model_inputs(family, batch, device)
+    if family == "gpt" and lm_coef:
+        out, lm_loss = clf(*inputs, with_lm=True)
+        task_part = task_loss(task_type, out, y)
+        return task_part + lm_coef * lm_loss, (task_part.item(), lm_loss.item())
+    return task_loss(task_type, clf(*inputs), y), None
+
+
+def read_new_records(path, task_type):
+    """The examples predict mode labels: records with the task's fields from a .jsonl file, or for classification
+    one text per line of a text file or of stdin (path -)."""
+    if path != "-" and path.endswith(".jsonl"):
+        return read_records(path, labelled=False, task_type=task_type)
+    if task_type != "classification":
+        raise SystemExit(f"predict: a {task_type} model reads .jsonl records with fields "
+                         f"{', '.join(FIELDS[task_type])}; plain lines are only for classification")
+    if path != "-" and not os.path.isfile(path):
+        raise SystemExit(f"predict: no such file: {path} (give a .txt or .jsonl file, or - for stdin)")
+    with open(0 if path == "-" else path, "rb") as f:
+        return [{"text": line} for line in utf8(f.read(), path).split("\n") if line.strip()]
+
+
+def prediction_line(record, output, decision, task_type, labels):
+    """Predict mode's line for one example: its label and probability (the choice's index for multiple choice, the
+    score alone for regression), then its fields, tab-separated."""
+    shown = "\t".join(record[k] if isinstance(record[k], str) else json.dumps(record[k]) for k in FIELDS[task_type])
+    if task_type == "regression":
+        return f"{decision:.3f}\t{shown}"
+    answer = decision if task_type == "multiple_choice" else labels[decision]
+    return f"{answer}\t{float(output.max()):.3f}\t{shown}"
+
+
+POSITIVE = ("1", "equivalent", "paraphrase")  # the class F1 is reported for, in similarity tasks (MRPC)
 
 
 def ranks(x):
@@ -343,52 +519,26 @@ def task_metrics(task_type, predictions, targets, labels):
 
 
 if __name__ == "__main__":
-    from prepare import CtrlC, code_version, configure, get_tokenizer, load_task, precision, read_records, utf8
+    from prepare import CtrlC, code_version, configure, load_task, precision
 
     # default settings: ULMFiT's (§4 "Hyperparameters"), fine-tuning its WikiText-103 LM on TREC-6;
     # config/gpt1_*.py hold GPT-1's
     _before = set(globals())
-    # I/O
+    # both recipes: I/O
     out_dir = "out-ulmfit-trec"
     mode = "train"  # 'train', or 'predict': label the examples in `input` with out_dir/classifier.pt
     input = "-"  # predict: a .jsonl file with the task's fields, a .txt file (one text per line), or - for stdin
     init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py or train_gpt.py out_dir or .pt file, or
     # published weights: openai-gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder in the hub's layout
     pretrained = True  # False: the same architecture, freshly initialised (the paper's "no pretraining" ablation)
-    # data
+    # both recipes: data
     task = "trec"  # prepared by prepare.py into data/TASK/{train,test,...}.jsonl and task.json
     n_train = 0  # labelled training examples drawn at random (0: all), for the low-shot experiment (ULMFiT §5)
-    vocab = "pretrained"  # LSTM: 'pretrained', the LM's words; 'task', the task's, new ones start at the mean row
-    max_vocab = 60000  # vocab='task': the most frequent words (ULMFiT's cap) seen at least min_freq times
-    min_freq = 2
-    # ULMFiT's dropouts for fine-tuning (§4: 0.4 on layers, 0.3 on RNN layers, 0.4 on the input embedding
-    # layer, 0.05 embedding dropout, 0.5 weight dropout), replacing the pretrained checkpoint's
-    dropout_emb = 0.05
-    dropout_in = 0.4
-    dropout_hidden = 0.3
-    dropout_out = 0.4
-    weight_drop = 0.5
-    # ULMFiT's target LM fine-tuning (§3.2), on all the task's training text, labelled or not
-    lm_epochs = 15  # 0 switches it off (§4 footnote: 15 epochs for TREC-6 without overfitting)
-    lm_lr = 4e-3  # peak lr (§4)
-    lm_batch_size = 64
-    alpha = 2.0  # AR and TAR, as in pretraining
-    beta = 1.0
-    # ULMFiT's classifier (§3.3)
-    bptt = 70  # BPT3C chunk length, and the LM fine-tuning window
-    max_len = 1400  # BPT3C: only the last max_len tokens of a document keep gradients (fastai: 20 windows of 70)
-    head_hidden = 50
-    head_dropout = (0.4, 0.1)  # the two head blocks (fastai's defaults: the first is the LM's output dropout)
-    # GPT-1's fine-tuning (§3.3, §4.1)
-    lm_coef = 0.5  # lambda: weight of the auxiliary LM loss (0 switches it off, §5's ablation)
-    clf_dropout = 0.1  # before the linear head
-    gpt_dropout = 0.1  # residual, embedding and attention dropout inside the GPT while fine-tuning
-    block_size = 0  # longest input sequence (0: the model's context)
-    # the task training: epochs, lr and batch are ULMFiT's (§4); GPT-1's are 3, 6.25e-5 and 32 (§4.1)
+    # both recipes: the task training: epochs, lr and batch are ULMFiT's (§4); GPT-1's are 3, 6.25e-5 and 32 (§4.1)
     epochs = 50  # (ULMFiT §4 footnote: 50 epochs is a good default)
     learning_rate = 0.01  # peak lr of the top group
     batch_size = 64
-    # the optimisation tricks and their ablation switches (ULMFiT §3.2, §3.3, §5)
+    # both recipes: the optimisation tricks and their ablation switches (ULMFiT §3.2, §3.3, §5)
     discriminative = True
     lr_factor = 2.6  # each lower group's lr is the one above divided by this (§3.2)
     schedule = "stlr"  # 'stlr', 'linear' (GPT-1: warmup over cut_frac, then to zero), 'constant' or 'cosine'
@@ -399,10 +549,37 @@ if __name__ == "__main__":
     beta2 = 0.99
     weight_decay = 0.01  # decoupled (AdamW) as fastai and GPT-1 (w=0.01); here on biases and norms too, for brevity
     grad_clip = 0.25
-    # system
+    # both recipes: system
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
     seed = 1337
+    # ULMFiT: the vocabulary
+    vocab = "pretrained"  # LSTM: 'pretrained', the LM's words; 'task', the task's, new ones start at the mean row
+    max_vocab = 60000  # vocab='task': the most frequent words (ULMFiT's cap) seen at least min_freq times
+    min_freq = 2
+    # ULMFiT: dropouts for fine-tuning (§4: 0.4 on layers, 0.3 on RNN layers, 0.4 on the input embedding
+    # layer, 0.05 embedding dropout, 0.5 weight dropout), replacing the pretrained checkpoint's
+    dropout_emb = 0.05
+    dropout_in = 0.4
+    dropout_hidden = 0.3
+    dropout_out = 0.4
+    weight_drop = 0.5
+    # ULMFiT: target LM fine-tuning (§3.2), on all the task's training text, labelled or not
+    lm_epochs = 15  # 0 switches it off (§4 footnote: 15 epochs for TREC-6 without overfitting)
+    lm_lr = 4e-3  # peak lr (§4)
+    lm_batch_size = 64
+    alpha = 2.0  # AR and TAR, as in pretraining
+    beta = 1.0
+    # ULMFiT: the classifier (§3.3)
+    bptt = 70  # BPT3C chunk length, and the LM fine-tuning window
+    max_len = 1400  # BPT3C: only the last max_len tokens of a document keep gradients (fastai: 20 windows of 70)
+    head_hidden = 50
+    head_dropout = (0.4, 0.1)  # the two head blocks (fastai's defaults: the first is the LM's output dropout)
+    # GPT-1: fine-tuning (§3.3, §4.1)
+    lm_coef = 0.5  # lambda: weight of the auxiliary LM loss (0 switches it off, §5's ablation)
+    clf_dropout = 0.1  # before the linear head
+    gpt_dropout = 0.1  # residual, embedding and attention dropout inside the GPT while fine-tuning
+    block_size = 0  # longest input sequence (0: the model's context)
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
     for key, value, allowed in (("mode", mode, ("train", "predict")), ("vocab", vocab, ("pretrained", "task")),
@@ -420,66 +597,18 @@ if __name__ == "__main__":
     rng = np.random.default_rng(seed)
     clf_path, lm_path = os.path.join(out_dir, "classifier.pt"), os.path.join(out_dir, "lm.pt")
 
-    def inputs(family, batch):
-        """A batch of examples (each a list of token sequences: one for the LSTM) as the model's arguments."""
-        idx, lengths = collate_sequences(batch, device)
-        return (idx[:, 0], lengths[:, 0]) if family == "awd_lstm" else (idx, lengths)
-
-    @torch.no_grad()
-    def predict(clf, family, task_type, examples):
-        """Each example's class (or choice) probabilities, or its score for regression, in input order."""
-        clf.eval()
-        outputs = [None] * len(examples)
-        for b in length_batches([max(map(len, ex)) for ex in examples], batch_size):
-            with ctx:
-                out = clf(*inputs(family, [examples[i] for i in b])).float().cpu()
-            out = out[:, 0] if task_type == "regression" else F.softmax(out, dim=-1)
-            for i, o in zip(b, out):
-                outputs[i] = o
-        return torch.stack(outputs)
-
-    def decide(outputs, task_type):
-        return outputs.tolist() if task_type == "regression" else outputs.argmax(-1).tolist()
-
     # predict: label new examples with a trained classifier: one line out per example in
     if mode == "predict":
-        ckpt = load_checkpoint(clf_path, device, model_type=None)
-        family = {"ulmfit_classifier": "awd_lstm", "gpt_classifier": "gpt"}.get(ckpt.get("model_type"))
-        if family is None:
-            raise SystemExit(f"predict: {clf_path} holds a {ckpt.get('model_type', 'gpt')} model, not a finetune.py "
-                             "classifier: point --out_dir at a finetune.py run")
-        task_type, labels = ckpt.get("task_type", "classification"), ckpt["labels"]  # 992d269 wrote none
-        if input == "-" or not input.endswith(".jsonl"):
-            if task_type != "classification":
-                raise SystemExit(f"predict: a {task_type} model reads .jsonl records with fields "
-                                 f"{', '.join(FIELDS[task_type])}; plain lines are only for classification")
-            if input != "-" and not os.path.isfile(input):
-                raise SystemExit(f"predict: no such file: {input} (give a .txt or .jsonl file, or - for stdin)")
-            with open(0 if input == "-" else input, "rb") as f:
-                records = [{"text": line} for line in utf8(f.read(), input).split("\n") if line.strip()]
-        else:
-            records = read_records(input, labelled=False, task_type=task_type)
-        if family == "awd_lstm":
-            clf = PoolingClassifier(AWDLSTM(LSTMConfig(**ckpt["model_args"])), len(labels), **ckpt["head_args"])
-            stoi = {w: i for i, w in enumerate(ckpt["vocab"])}
-            examples = [[numericalize(r["text"], stoi)] for r in records]
-        else:
-            clf = GPTTaskModel(GPT(GPTConfig(**ckpt["model_args"])), task_type, ckpt["n_out"])
-            encode, _ = get_tokenizer(ckpt["meta"])
-            examples = []
-            for n, r in enumerate(records, 1):
-                try:
-                    examples.append(transform(r, task_type, encode, ckpt["special"], ckpt["model_args"]["block_size"]))
-                except ValueError as e:
-                    raise SystemExit(f"predict: example {n}: {e}") from None
-        clf.load_state_dict(ckpt["model"])
-        clf.to(device)
-        outputs = predict(clf, family, task_type, examples)
-        for r, o, d in zip(records, outputs, decide(outputs, task_type)):
-            shown = "\t".join(r[k] if isinstance(r[k], str) else json.dumps(r[k]) for k in FIELDS[task_type])
-            answer = f"{d:.3f}" if task_type == "regression" else \
-                f"{d if task_type == 'multiple_choice' else labels[d]}\t{float(o.max()):.3f}"
-            print(f"{answer}\t{shown}")
+        clf_ckpt = load_checkpoint(clf_path, device, model_type=None)
+        if clf_ckpt.get("model_type") not in CLASSIFIERS:
+            raise SystemExit(f"predict: {clf_path} holds a {clf_ckpt.get('model_type', 'gpt')} model, not a "
+                             "finetune.py classifier: point --out_dir at a finetune.py run")
+        clf, family, task_type, encode_example = classifier_from_checkpoint(clf_ckpt)
+        new_records = read_new_records(input, task_type)
+        new_examples = encode_records(new_records, encode_example, "predict:")
+        outputs = predict(clf.to(device), family, task_type, new_examples, batch_size, device, ctx)
+        for record, output, decision in zip(new_records, outputs, decisions(outputs, task_type)):
+            print(prediction_line(record, output, decision, task_type, clf_ckpt["labels"]))
         sys.exit(0)
 
     # data: the task's splits, with n_train labelled examples drawn for training
@@ -498,31 +627,28 @@ if __name__ == "__main__":
     if os.path.exists(clf_path):  # never overwrite an earlier run's classifier
         raise SystemExit(f"{out_dir} already holds a classifier ({clf_path}): choose another --out_dir, delete it, "
                          f"or label examples with it: --mode=predict")
+    targets = {split: [labels.index(r["label"]) if labels else r["label"] for r in records]  # class, choice or score
+               for split, records in labelled.items()}
 
-    def target(record):  # class index, choice index, or score
-        return labels.index(record["label"]) if labels else record["label"]
-
-    targets = {split: [target(r) for r in records] for split, records in labelled.items()}
-
-    # the pretrained model: an AWD-LSTM (ULMFiT) or a GPT (GPT-1's recipe)
-    if is_published(init_from):
-        published = GPT.from_pretrained(init_from)  # OpenAI's GPT-1/GPT-2 weights
-        path, ckpt = init_from, {"model_type": "gpt", "meta": published.meta}
+    # the pretrained model's type picks the recipe: ULMFiT for an AWD-LSTM, GPT-1's for a GPT (a train_gpt.py
+    # checkpoint or published weights); each is checked here, before anything is written, and built in its section
+    if is_published(init_from):  # OpenAI's GPT-1/GPT-2 weights
+        family = "gpt"
     else:
-        path = os.path.join(init_from, "best.pt") if os.path.isdir(init_from) else init_from
-        ckpt = load_checkpoint(path, "cpu", model_type=None)
-    family = ckpt.get("model_type", "gpt")
-    if family not in ("awd_lstm", "gpt"):
-        raise SystemExit(f"finetune: {path} holds a {family} model; init_from takes a language model: a "
-                         "train_lstm.py or train_gpt.py checkpoint or out_dir")
-    base_meta = ckpt["meta"]
+        base_path = checkpoint_path(init_from)  # a run folder: its best.pt, else its latest.pt
+        base_ckpt = load_checkpoint(base_path, "cpu", model_type=None)
+        family = base_ckpt.get("model_type", "gpt")
     if family == "awd_lstm":
+        base_meta = base_ckpt["meta"]
         if task_type != "classification":
             raise SystemExit(f"finetune: ULMFiT's classifier reads one text; {task} is a {task_type} task: "
                              "fine-tune a GPT (init_from a train_gpt.py checkpoint) for it")
         if base_meta["tokenizer"] != "word" or base_meta["vocab"][:2] != [EOS, UNK]:
-            raise SystemExit(f"finetune: {path} was trained on a {base_meta['tokenizer']} vocabulary; ULMFiT "
+            raise SystemExit(f"finetune: {base_path} was trained on a {base_meta['tokenizer']} vocabulary; ULMFiT "
                              "reads words: pretrain on word-level data (prepare.py's word tokenizer)")
+    elif family != "gpt":
+        raise SystemExit(f"finetune: {base_path} holds a {family} model; init_from takes a language model: a "
+                         "train_lstm.py or train_gpt.py checkpoint or out_dir")
     elif lm_epochs:
         raise SystemExit("finetune: lm_epochs is ULMFiT's LM fine-tuning stage; GPT-1 trains the LM loss alongside "
                          "the task instead (lm_coef): set lm_epochs=0, or continue pretraining with train_gpt.py")
@@ -559,150 +685,96 @@ if __name__ == "__main__":
         optimizer.zero_grad(set_to_none=True)
 
     if family == "awd_lstm":
-        # ULMFiT: the LM with the fine-tuning dropouts, its vocabulary (or the task's), then target LM fine-tuning
-        old_vocab = base_meta["vocab"]
+        # ULMFiT: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop. The LM
+        # with the fine-tuning dropouts and its vocabulary (or the task's), target LM fine-tuning, the classifier
         lm_texts = [r["text"] for r in splits["train"] + splits.get("unsup", [])]  # all of it: no labels needed
-        known = set(old_vocab) if pretrained else set()  # without pretraining, tokenise as if no LM existed
-        vocab_list = build_vocab(lm_texts, known, max_vocab, min_freq) if vocab == "task" else old_vocab
-        model_args = {**ckpt["model_args"], "vocab_size": len(vocab_list), "dropout_emb": dropout_emb,
-                      "dropout_in": dropout_in, "dropout_hidden": dropout_hidden, "dropout_out": dropout_out,
-                      "weight_drop": weight_drop}
-        model = AWDLSTM(LSTMConfig(**model_args))
-        if pretrained:
-            state = ckpt["model"]
-            if vocab == "task":
-                state["encoder.weight"], state["decoder.bias"] = transfer_embedding(
-                    state["encoder.weight"], state["decoder.bias"], old_vocab, vocab_list)
-                state["decoder.weight"] = state["encoder.weight"]
-            model.load_state_dict(state)
-        ckpt = None
-        model.to(device)
+        known = set(base_meta["vocab"]) if pretrained else set()  # without pretraining, tokenise as if no LM existed
+        vocab_list = build_vocab(lm_texts, known, max_vocab, min_freq) if vocab == "task" else base_meta["vocab"]
+        model, model_args = task_lm(base_ckpt, vocab_list, pretrained, dict(
+            dropout_emb=dropout_emb, dropout_in=dropout_in, dropout_hidden=dropout_hidden, dropout_out=dropout_out,
+            weight_drop=weight_drop))
+        model, base_ckpt = model.to(device), None  # the model holds the weights now
         stoi = {w: i for i, w in enumerate(vocab_list)}
         examples = {split: [[numericalize(r["text"], stoi)] for r in records] for split, records in labelled.items()}
         train_ids = [ex[0] for ex in examples["train"]]
         unk_rate = sum(d.count(stoi[UNK]) for d in train_ids) / sum(map(len, train_ids))
         print(f"vocabulary: {len(vocab_list):,} words ({vocab}); {unk_rate:.1%} of the labelled train tokens are {UNK}")
-        it, val = 0, None
-
-        def save_lm(path):  # an ordinary train_lstm.py checkpoint, so sample.py and init_from read it
-            save_checkpoint(path, dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm",
-                                       meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab_list),
-                                             "vocab": vocab_list, "splits": {}},
-                                       config=config, iter_num=it, best_val_loss=val))  # val: the latest LM eval
-
-        # target LM fine-tuning (§3.2): the task's text as one stream, discriminative lrs, STLR, AR/TAR
-        if lm_epochs:
-            stream = torch.tensor([i for text in lm_texts for i in numericalize(text, stoi)])
-            n = len(stream) // lm_batch_size
-            if n < 2:
+        if lm_epochs:  # target LM fine-tuning (§3.2), saved as lm.pt, an ordinary train_lstm.py checkpoint
+            stream = torch.tensor([i for text in lm_texts for i in numericalize(text, stoi)], device=device)
+            if len(stream) < 2 * lm_batch_size:  # each row needs a token and the one after it
                 raise SystemExit(f"data: {task}'s training text is too short for lm_batch_size={lm_batch_size}")
-            data = stream[:n * lm_batch_size].view(lm_batch_size, n).to(device)  # (B, N) contiguous streams
-            eval_stream = torch.tensor([i for ex in examples[eval_split] for i in ex[0]], device=device)[None]
-            optimizer = make_optimizer(lm_groups(model), factor, (beta1, beta2), weight_decay)
-            total = lm_epochs * math.ceil((n - 1) / bptt)
-
-            @torch.no_grad()
-            def lm_loss(data):
-                model.eval()
-                h, total_loss = model.init_hidden(data.size(0)), 0.0
-                for i in range(0, data.size(1) - 1, bptt):
-                    with ctx:
-                        logits, h, _, _ = model(data[:, i:i + bptt], h)
-                        y = data[:, i + 1:i + 1 + bptt]
-                        total_loss += F.cross_entropy(logits[:, :y.size(1)].float().flatten(0, 1), y.flatten(),
-                                                      reduction="sum").item()
-                model.train()
-                return total_loss / (data.numel() - data.size(0))
-
-            val = lm_loss(eval_stream)
-            print(f"LM fine-tuning: {len(stream):,} tokens, {lm_epochs} epochs; {eval_split} loss before {val:.4f}")
-            log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": val})
-            model.train()
-            for epoch in range(1, lm_epochs + 1):
-                hidden, pos, t0 = model.init_hidden(lm_batch_size), 0, time.time()
-                while pos < n - 2:
-                    seq_len = min(bptt_length(bptt, rng), n - 1 - pos)
-                    lr = schedule_lr(schedule, min(it, total), total, lm_lr, cut_frac, stlr_ratio) * seq_len / bptt
-                    hidden = [(h.detach(), c.detach()) for h, c in hidden]
-                    with ctx:
-                        logits, hidden, raw_output, output = model(data[:, pos:pos + seq_len], hidden)
-                        y = data[:, pos + 1:pos + 1 + seq_len]
-                        loss = (F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-                                + activation_regularization(output.float(), alpha)
-                                + temporal_activation_regularization(raw_output.float(), beta))
-                    step(optimizer, loss, model.parameters(), lr)
-                    pos, it = pos + seq_len, it + 1
-                    if ctrl_c.pressed:
-                        save_lm(lm_path)
-                        ctrl_c.restore()
-                        print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
-                              f"--lm_epochs=0 --out_dir=NEW")
-                        sys.exit(130)
-                val = lm_loss(eval_stream)
-                print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {val:.4f} | ppl "
-                      f"{math.exp(val):.1f} | {time.time() - t0:.1f} s")
-                log_json({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": val})
-            save_lm(lm_path)
-
-        # ULMFiT's classifier (§3.3)
+            eval_stream = torch.tensor([i for ex in examples[eval_split] for i in ex[0]], device=device)
+            lm_optimizer = make_optimizer(lm_groups(model), factor, (beta1, beta2), weight_decay)
+            lm_iters, latest_lm_loss, interrupted = fine_tune_lm(
+                model, stream, eval_stream, eval_split, epochs=lm_epochs, batch_size=lm_batch_size, bptt=bptt,
+                lr_at=partial(schedule_lr, schedule, lr_max=lm_lr, cut_frac=cut_frac, ratio=stlr_ratio),
+                alpha=alpha, beta=beta, optimizer=lm_optimizer, step=step, ctx=ctx, rng=rng, ctrl_c=ctrl_c,
+                log_json=log_json)
+            save_checkpoint(lm_path, dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm",
+                                          meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab_list),
+                                                "vocab": vocab_list, "splits": {}}, config=config, iter_num=lm_iters,
+                                          best_val_loss=latest_lm_loss))  # the latest: LM fine-tuning selects none
+            if interrupted:
+                ctrl_c.restore()
+                print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
+                      f"--lm_epochs=0 --out_dir=NEW")
+                sys.exit(130)  # as a shell reports a Ctrl-C'd program (128 + SIGINT)
         clf = PoolingClassifier(model, len(labels), head_hidden, head_dropout, bptt, max_len).to(device)
         groups = classifier_groups(clf)
-        extra = dict(model_type="ulmfit_classifier", head_args=dict(hidden=head_hidden, dropout=head_dropout,
-                     bptt=bptt, max_len=max_len), vocab=vocab_list)
+        extra = dict(model_type="ulmfit_classifier", model_args=model_args, vocab=vocab_list,
+                     head_args=dict(hidden=head_hidden, dropout=head_dropout, bptt=bptt, max_len=max_len))
     else:
-        # GPT-1: three new tokens (start, delimiter, extract), every example rewritten into token sequences
-        gpt = published if "model" not in ckpt else model_from_checkpoint(ckpt)
-        ckpt = published = None
+        # GPT-1: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop. Three new
+        # tokens after the vocabulary (start, delimiter, extract), every example rewritten into token sequences
+        if is_published(init_from):
+            gpt = GPT.from_pretrained(init_from)
+            base_meta = gpt.meta
+        else:
+            gpt, base_meta, base_ckpt = model_from_checkpoint(base_ckpt), base_ckpt["meta"], None  # free its copy
         block_size = block_size or gpt.config.block_size
         if block_size > gpt.config.block_size:
             raise SystemExit(f"config: block_size={block_size} is longer than the model's context "
                              f"({gpt.config.block_size})")
         encode, _ = get_tokenizer(base_meta)
         V = gpt.config.vocab_size
-        special = (V, V + 1, V + 2)
-        gpt = add_tokens(gpt, 3, gpt_dropout)
+        special = (V, V + 1, V + 2)  # start, delimiter, extract: the ids after the pretrained vocabulary
+        gpt = add_tokens(gpt, len(special), gpt_dropout)
         if not pretrained:
             gpt = GPT(gpt.config)
-        model_args = dataclasses.asdict(gpt.config)
         n_out = 1 if task_type in ("regression", "multiple_choice") else len(labels)
         clf = GPTTaskModel(gpt, task_type, n_out, clf_dropout).to(device)
-        examples = {}
-        for split, records in labelled.items():
-            examples[split] = []
-            for n, r in enumerate(records, 1):
-                try:
-                    examples[split].append(transform(r, task_type, encode, special, block_size))
-                except ValueError as e:
-                    raise SystemExit(f"data: {split} example {n} of {task}: {e}") from None
-        lengths = [len(s) for ex in examples["train"] for s in ex]
-        print(f"{task_type} inputs: {len(examples['train'][0])} sequence(s) per example, {np.mean(lengths):.0f} tokens "
-              f"on average, longest {max(lengths)} (block_size {block_size})")
-        groups = gpt_groups(clf)
-        extra = dict(model_type="gpt_classifier", n_out=n_out, special=special, meta=base_meta)
 
-    # task fine-tuning: gradual unfreezing (ULMFiT), each stage with its own schedule cycle, as fastai does
+        def encode_example(record):
+            return transform(record, task_type, encode, special, block_size)
+
+        examples = {split: encode_records(records, encode_example, f"data: {task} {split}")
+                    for split, records in labelled.items()}
+        seq_lengths = [len(s) for ex in examples["train"] for s in ex]
+        print(f"{task_type} inputs: {len(examples['train'][0])} sequence(s) per example, {np.mean(seq_lengths):.0f} "
+              f"tokens on average, longest {max(seq_lengths)} (block_size {block_size})")
+        groups = gpt_groups(clf)
+        extra = dict(model_type="gpt_classifier", model_args=dataclasses.asdict(gpt.config), n_out=n_out,
+                     special=special, meta=base_meta, block_size=block_size)
+
+    # the shared loop: task fine-tuning with gradual unfreezing (ULMFiT), each stage its own schedule cycle, as
+    # fastai does
     optimizer = make_optimizer(groups, factor, (beta1, beta2), weight_decay)
     all_params = [p for g in groups for p in g]
 
     def save_classifier(path):
-        save_checkpoint(path, dict(model=clf.state_dict(), model_args=model_args, labels=labels, task_type=task_type,
-                                   config=config, **extra))
+        save_checkpoint(path, dict(model=clf.state_dict(), labels=labels, task_type=task_type, config=config,
+                                   **extra))
 
     def evaluate(split):
-        return task_metrics(task_type, decide(predict(clf, family, task_type, examples[split]), task_type),
-                            targets[split], labels)
-
-    def task_loss(out, y):
-        if task_type == "regression":
-            return F.mse_loss(out.float()[:, 0], torch.tensor(y, device=device, dtype=torch.float))
-        return F.cross_entropy(out.float(), torch.tensor(y, device=device))
+        outputs = predict(clf, family, task_type, examples[split], batch_size, device, ctx)
+        return task_metrics(task_type, decisions(outputs, task_type), targets[split], labels)
 
     steps_per_epoch = math.ceil(len(train_records) / batch_size)
     example_lengths = [max(map(len, ex)) for ex in examples["train"]]
     epoch = 0
     for n_trainable, stage_epochs in unfreezing_stages(epochs, len(groups), gradual_unfreezing):
         freeze(groups, n_trainable)
-        total, it = stage_epochs * steps_per_epoch, 0
+        stage_steps, stage_step = stage_epochs * steps_per_epoch, 0
         for _ in range(stage_epochs):
             epoch += 1
             clf.train()
@@ -710,19 +782,15 @@ if __name__ == "__main__":
             for b in length_batches(example_lengths, batch_size, rng):
                 if len(b) == 1 and family == "awd_lstm":  # BatchNorm cannot normalise a batch of one
                     continue
-                lr = schedule_lr(schedule, it, total, learning_rate, cut_frac, stlr_ratio)
-                y = [targets["train"][i] for i in b]
+                lr = schedule_lr(schedule, stage_step, stage_steps, learning_rate, cut_frac, stlr_ratio)
                 with ctx:
-                    if family == "gpt" and lm_coef:
-                        out, lm = clf(*inputs(family, [examples["train"][i] for i in b]), with_lm=True)
-                        task_part = task_loss(out, y)
-                        loss = task_part + lm_coef * lm  # GPT-1 eq. 5: L3 = L2 + lambda * L1
-                        parts.append((task_part.item(), lm.item()))
-                    else:
-                        loss = task_loss(clf(*inputs(family, [examples["train"][i] for i in b])), y)
+                    loss, loss_parts = training_loss(clf, family, task_type, [examples["train"][i] for i in b],
+                                                     [targets["train"][i] for i in b], lm_coef, device)
                 step(optimizer, loss, all_params, lr)
                 losses.append(loss.item())
-                it += 1
+                if loss_parts:
+                    parts.append(loss_parts)
+                stage_step += 1
                 if ctrl_c.pressed:
                     save_classifier(clf_path)
                     ctrl_c.restore()
@@ -741,12 +809,12 @@ if __name__ == "__main__":
     # the final model on every labelled held-out split (no selection on test: the last epoch is reported)
     ctrl_c.restore()
     save_classifier(clf_path)
-    results = {}
+    final = {}
     for split in ("val", "test"):
         if split in examples:
-            for k, v in evaluate(split).items():
-                results[f"{split}_{k}"] = v
-                if k == "accuracy":
-                    results[f"{split}_error"] = 1 - v
-    print(" | ".join(f"{k} {v:.4f}" for k, v in results.items()) + f" | saved {clf_path}")
-    log_json({"stage": "final", **results})
+            for metric, value in evaluate(split).items():
+                final[f"{split}_{metric}"] = value
+                if metric == "accuracy":
+                    final[f"{split}_error"] = 1 - value
+    print(" | ".join(f"{k} {v:.4f}" for k, v in final.items()) + f" | saved {clf_path}")
+    log_json({"stage": "final", **final})

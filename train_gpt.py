@@ -14,6 +14,7 @@ GPT-3 (Brown et al. 2020, §2.1): GPT-2 with "alternating dense and locally band
 
 import math
 import os
+import shutil
 import sys
 import time
 import json
@@ -30,6 +31,10 @@ try:  # FlexAttention (torch >= 2.5) runs GPT-3's banded layers on a GPU; older 
 except ImportError:
     create_block_mask = flex_attention = None
 BAND_MASKS = {}  # (T, window, device) -> BlockMask, built once per shape
+try:  # parameters sharded by FSDP2 are DTensors (torch >= 2.4)
+    from torch.distributed.tensor import DTensor, distribute_tensor
+except ImportError:
+    from torch.distributed._tensor import DTensor, distribute_tensor
 
 # -----------------------------------------------------------------------------
 # model
@@ -176,11 +181,26 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # its weight, used by logits()
         self.transformer.wte.weight = self.lm_head.weight  # tied input and output embeddings, as in GPT-1/2
         self.checkpointing = False  # activation checkpointing per block, a training setting (train_gpt.py)
-        self.apply(self._init_weights)
-        if config.prenorm:  # GPT-2 §2.3: scale residual projections by 1/sqrt(N), N = 2 residual adds per layer
-            for name, p in self.named_parameters():
-                if name.endswith("c_proj.weight"):
-                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self):
+        """GPT-1 §4.1: "a simple weight initialization of N(0, 0.02) was sufficient" for every matrix, zero biases,
+        unit LayerNorm gains; GPT-2 §2.3: residual projections scaled by 1/sqrt(N), N = 2 residual adds per layer.
+        One draw per parameter, in order. A parameter sharded by FSDP is drawn whole and this process keeps its
+        shard, so a seed gives the same model on any number of processes. (On the meta device: nothing happens.)"""
+        for name, p in self.named_parameters():  # the tied embedding once
+            full = torch.empty(p.shape, device=p.device)
+            if name.endswith(".bias"):
+                full.zero_()
+            elif ".ln_" in name or "ln_f." in name:
+                full.fill_(1.0)
+            else:
+                residual = self.config.prenorm and name.endswith("c_proj.weight")
+                full.normal_(0.0, 0.02 / math.sqrt(2 * self.config.n_layer) if residual else 0.02)
+            if isinstance(p, DTensor):
+                full = distribute_tensor(full, p.device_mesh, p.placements, src_data_rank=None)  # no communication
+            p.copy_(full)
 
     @classmethod
     def from_pretrained(cls, name_or_dir, dropout=0.0):
@@ -243,13 +263,6 @@ class GPT(nn.Module):
                       {"tokenizer": "gpt1", "vocab_size": config.vocab_size,
                        "bpe": PRETRAINED.get(name_or_dir, name_or_dir)})
         return model
-
-    def _init_weights(self, module):
-        # GPT-1 §4.1: "a simple weight initialization of N(0, 0.02) was sufficient"
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
 
     def num_params(self, non_embedding=True):
         """Parameter count; position embeddings excluded by default, token embeddings count once (they are tied)."""
@@ -377,13 +390,94 @@ def load_checkpoint(path, device="cpu", model_type="gpt"):
     return ckpt
 
 
+def to_cpu(obj):
+    """A copy of a checkpoint dict with every tensor on the CPU, so it can be written while training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def link_checkpoint(path, alias):
+    """Give the checkpoint at path a second name (best.pt for latest.pt): a hard link costs no writing. The next
+    save replaces path by a rename, which leaves alias holding this state."""
+    tmp = f"{alias}.tmp{os.getpid()}"
+    try:
+        os.link(path, tmp)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, alias)
+
+
+def save_sharded(folder, state, train, rank):
+    """Write a sharded run's checkpoint (every process calls this): the model and optimizer shards with
+    torch.distributed.checkpoint, each process's RNG, and the run's state (process 0). Written into folder.tmp
+    and renamed only when complete, as the plain checkpoints are."""
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
+    tmp = folder + ".tmp"
+    if rank == 0 and os.path.isdir(tmp):  # left by a run killed mid-save
+        shutil.rmtree(tmp)
+    dist.barrier()
+    os.makedirs(tmp, exist_ok=True)
+    torch.save(torch.get_rng_state(), os.path.join(tmp, f"rng{rank}.pt"))
+    dcp.save(state, checkpoint_id=tmp)  # returns once every process's shards are written
+    if rank == 0:
+        torch.save(train, os.path.join(tmp, "train.pt"))
+        if os.path.isdir(folder):
+            os.replace(folder, folder + ".old")
+        os.replace(tmp, folder)
+        shutil.rmtree(folder + ".old", ignore_errors=True)
+    dist.barrier()
+
+
 def checkpoint_path(init_from):
     """The checkpoint a run folder stands for: best.pt, or latest.pt when the run never evaluated; a file is itself.
     sample.py, eval.py and finetune.py all read a folder by this one rule."""
     if not os.path.isdir(init_from):
         return init_from
-    best = os.path.join(init_from, "best.pt")
-    return best if os.path.exists(best) else os.path.join(init_from, "latest.pt")
+    best, latest = (os.path.join(init_from, f"{name}.pt") for name in ("best", "latest"))
+    if not os.path.exists(best) and not os.path.exists(latest) and os.path.isdir(sharded_dir(init_from, "latest")):
+        raise SystemExit(f"checkpoint: {init_from} holds a sharded (FSDP) checkpoint: turn it into best.pt and "
+                         f"latest.pt with `python train_gpt.py --out_dir={init_from} --consolidate=True`")
+    return best if os.path.exists(best) else latest
+
+
+def sharded_dir(out_dir, name):
+    """Where a sharded run keeps checkpoint `name` (best, latest): torch.distributed.checkpoint's folder of shards
+    (model and optimizer), train.pt (step, config, data position) and rng{rank}.pt (each process's dropout RNG)."""
+    return os.path.join(out_dir, f"{name}_sharded")
+
+
+def consolidate_checkpoints(out_dir):
+    """Turn out_dir's sharded checkpoints into plain best.pt and latest.pt holding the whole model (no optimizer:
+    they are for sample.py, eval.py and finetune.py; the sharded run itself resumes from its shards). One process
+    reads every shard, so the model must fit in this machine's memory (4 bytes per parameter)."""
+    import torch.distributed.checkpoint as dcp
+    done = []
+    for name in ("best", "latest"):
+        folder = sharded_dir(out_dir, name)
+        if not os.path.isdir(folder):
+            continue
+        train = torch.load(os.path.join(folder, "train.pt"), weights_only=True)
+        model = GPT(GPTConfig(**train["model_args"]))
+        state = model.state_dict()
+        saved = dcp.FileSystemReader(folder).read_metadata().state_dict_metadata
+        wanted = {k: v for k, v in state.items() if f"model.{k}" in saved}  # the tied lm_head may be saved once
+        dcp.load({"model": wanted}, checkpoint_id=folder)  # no process group: one process reads every shard
+        model.load_state_dict({**state, **wanted})
+        model.lm_head.weight = model.transformer.wte.weight
+        path = os.path.join(out_dir, f"{name}.pt")
+        save_checkpoint(path, dict(model=model.state_dict(), model_type="gpt", consolidated=True,
+                                   **{k: train[k] for k in ("model_args", "iter_num", "best_val_loss", "config",
+                                                            "meta", "pretrained")}))
+        done.append(path)
+    if not done:
+        raise SystemExit(f"consolidate: {out_dir} holds no sharded checkpoint (best_sharded/ or latest_sharded/)")
+    return done
 
 
 def model_from_checkpoint(ckpt):
@@ -461,7 +555,12 @@ def peak_flops(device):
 # -----------------------------------------------------------------------------
 # training
 
+SAMPLE_TEMPERATURE, SAMPLE_TOP_K = 0.8, 200  # the end-of-training sample: a little sharper than the model's own
+# distribution, the tail of unlikely tokens cut off (nanoGPT's sample.py defaults)
+
 if __name__ == "__main__":
+    import threading
+
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -473,11 +572,10 @@ if __name__ == "__main__":
     # I/O
     out_dir = "out-shakespeare-char"
     eval_interval = 500  # steps between evaluations and checkpoints
-    log_interval = 10
+    log_interval = 10  # steps between log lines; the only times the CPU waits for the GPU
     eval_iters = 20  # batches per split in each estimate_loss()
     eval_only = False
-    init_from = "scratch"  # 'scratch', 'resume' (from out_dir/latest.pt), or published weights to continue
-    # pretraining from: openai-gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder in the hub's layout
+    init_from = "scratch"  # 'scratch', 'resume' (out_dir's run), published weights (gpt2, openai-gpt...) or a hub folder
     sample_tokens = 300  # tokens sampled from the model at the end of training (0: none)
     wandb_log = False  # needs `pip install wandb`
     wandb_project = "origins"
@@ -487,6 +585,8 @@ if __name__ == "__main__":
     gradient_accumulation_steps = 1  # total over all processes: DDP divides it by the world size
     batch_size = 12
     block_size = 64
+    batch_ramp_start = 0  # GPT-3's batch ramp (Appendix B): tokens in the first step (0: no ramp), growing
+    batch_ramp_tokens = 0  # linearly to the full batch over this many tokens, in whole micro-batches
     # model
     n_layer = 4
     n_head = 4
@@ -496,9 +596,9 @@ if __name__ == "__main__":
     prenorm = True  # GPT-2/3 pre-LN; False for GPT-1's post-LN
     attn_window = 0  # >0: GPT-3's alternating dense and locally banded layers
     gelu = "none"  # exact GELU; "tanh" for the approximation of OpenAI's code
-    # optimizer: AdamW with warmup and cosine decay
+    # optimizer: AdamW with warmup and cosine decay; the schedule counts full-batch steps of tokens (see ramp)
     learning_rate = 3e-3  # a model this small tolerates a large step
-    max_iters = 1800
+    max_iters = 1800  # training ends after max_iters full batches of tokens (exactly max_iters steps without a ramp)
     weight_decay = 0.1
     beta1 = 0.9
     beta2 = 0.99  # few tokens per step: a shorter second-moment memory than GPT-3's 0.95
@@ -511,9 +611,34 @@ if __name__ == "__main__":
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
     compile = torch.cuda.is_available()  # torch.compile on GPU; on CPU compile time outweighs the gain for small runs
+    compile_mode = "default"  # or 'reduce-overhead' (CUDA graphs: small models, GPU only) or 'max-autotune'
+    fsdp = False  # under torchrun: shard parameters, gradients and optimizer state over the processes (FSDP2)
+    activation_checkpointing = False  # keep only each block's input, recompute the rest in backward
+    consolidate = False  # turn out_dir's sharded checkpoints into plain best.pt and latest.pt, then exit
     seed = 1337
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
+
+    # settings that cannot work, each one line (published weights bring their own architecture)
+    if init_from not in ("scratch", "resume") and not is_published(init_from):
+        raise SystemExit(f"config: init_from must be 'scratch', 'resume', one of {', '.join(PRETRAINED)} or a folder "
+                         f"with config.json and model.safetensors, not '{init_from}'")
+    if gelu not in ("none", "tanh"):
+        raise SystemExit(f"config: gelu must be 'none' (exact) or 'tanh', not '{gelu}'")
+    if n_embd % n_head:
+        raise SystemExit(f"config: n_embd={n_embd} is not a multiple of n_head={n_head}: each head gets "
+                         "n_embd / n_head dimensions; change one of them")
+    if not 0 <= attn_window <= block_size:
+        raise SystemExit(f"config: attn_window={attn_window} must be 0 (dense) to block_size={block_size}")
+    if compile_mode not in ("default", "reduce-overhead", "max-autotune"):
+        raise SystemExit(f"config: compile_mode must be default, reduce-overhead or max-autotune, not '{compile_mode}'")
+    if batch_ramp_start < 0 or batch_ramp_tokens < 0 or bool(batch_ramp_start) != bool(batch_ramp_tokens):
+        raise SystemExit(f"config: the batch ramp needs both batch_ramp_start and batch_ramp_tokens > 0 (or both 0), "
+                         f"not {batch_ramp_start} and {batch_ramp_tokens}")
+    if consolidate:
+        for path in consolidate_checkpoints(out_dir):
+            print(f"wrote {path}")
+        sys.exit(0)
 
     # processes: one, or one per GPU under torchrun
     ddp = int(os.environ.get("RANK", -1)) != -1
@@ -529,16 +654,24 @@ if __name__ == "__main__":
     else:
         rank, local_rank, world_size = 0, 0, 1
     master = rank == 0
-    local_steps = gradient_accumulation_steps // world_size
+    if fsdp and world_size == 1:
+        print("note: fsdp=True shards over the processes of a torchrun job; with one process it has no effect")
+        fsdp = False
+    micro_tokens = batch_size * block_size * world_size  # one micro-step of every process
     tokens_per_iter = gradient_accumulation_steps * batch_size * block_size
+    if batch_ramp_start and (batch_ramp_start % micro_tokens or batch_ramp_start >= tokens_per_iter):
+        raise SystemExit(f"config: batch_ramp_start={batch_ramp_start:,} tokens must be a whole number of micro-steps "
+                         f"of {micro_tokens:,} tokens (batch_size x block_size x {world_size} processes) and less "
+                         f"than the full batch ({tokens_per_iter:,}): change batch_ramp_start or batch_size")
 
     # device and precision
     device_type, dtype, ctx = precision(device, dtype)
-    if init_from not in ("scratch", "resume", *PRETRAINED) and not os.path.isdir(init_from):
-        raise SystemExit(f"config: init_from must be 'scratch', 'resume', one of {', '.join(PRETRAINED)} or a folder "
-                         f"with config.json and model.safetensors, not '{init_from}'")
-    if gelu not in ("none", "tanh"):
-        raise SystemExit(f"config: gelu must be 'none' (exact) or 'tanh', not '{gelu}'")
+    if fsdp and dtype == "float16":
+        raise SystemExit("config: fsdp trains in bfloat16 or float32 (float16 needs a sharded GradScaler): "
+                         "use dtype=bfloat16")
+    if compile and compile_mode != "default" and device_type != "cuda":
+        print(f"note: compile_mode={compile_mode} needs a GPU; compiling with the default mode on {device_type}")
+        compile_mode = "default"
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")  # fp16 gradients underflow unscaled
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any float32 matmuls left on the GPU
     torch.backends.cudnn.allow_tf32 = True
@@ -551,25 +684,45 @@ if __name__ == "__main__":
         raise SystemExit(f"data: the splits of '{dataset}' ({len(train_data)} and {len(val_data)} tokens) must be "
                          f"longer than block_size={block_size}: lower block_size or add data")
     data_gen = torch.Generator().manual_seed(seed)
+    offsets = np.arange(block_size + 1)
 
     def get_batch(data, starts):
-        x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in starts.tolist()])
-        y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in starts.tolist()])
-        if device_type == "cuda":  # pinned memory lets the copy overlap with compute
-            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-        return x.to(device), y.to(device)
+        """Inputs and targets (B, block_size) at the given window starts: one gather for both, then one copy to
+        the device, asynchronous on a GPU so the next batch travels while this step computes."""
+        xy = torch.from_numpy(data[starts.numpy()[:, None] + offsets].astype(np.int64))
+        if device_type == "cuda":
+            xy = xy.pin_memory().to(device, non_blocking=True)
+        else:
+            xy = xy.to(device)
+        return xy[:, :-1], xy[:, 1:]
 
-    # model
-    os.makedirs(out_dir, exist_ok=True)
+    # model: one chain per start mode; the weights are made on the meta device and materialised once, sharded
     latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
-    torch.manual_seed(seed + rank)
+    latest_sharded, best_sharded = sharded_dir(out_dir, "latest"), sharded_dir(out_dir, "best")
     model_args = dict(block_size=block_size, vocab_size=meta["vocab_size"], n_layer=n_layer, n_head=n_head,
                       n_embd=n_embd, dropout=dropout, bias=bias, prenorm=prenorm, attn_window=attn_window,
                       gelu=gelu)
-    iter_num, best_val_loss, ckpt = 0, float("inf"), None
-    pretrained = None if init_from in ("scratch", "resume") else init_from  # the published weights a run began from
-    if init_from == "resume":
-        ckpt = load_checkpoint(latest_path, device)
+    iter_num, tokens_seen, best_val_loss, ckpt, weights = 0, 0, float("inf"), None, None
+    pretrained = None  # the published weights a run began from
+    if init_from == "scratch":
+        if (os.path.exists(latest_path) or os.path.isdir(latest_sharded)) and not eval_only:
+            raise SystemExit(f"{out_dir} already holds a run: continue it with --init_from=resume, "
+                             f"or choose another --out_dir, or delete {out_dir}")
+    elif init_from == "resume":
+        if fsdp:
+            if not os.path.isdir(latest_sharded):
+                raise SystemExit(f"resume: {out_dir} holds no sharded checkpoint (latest_sharded/): a sharded run "
+                                 "resumes only its own; continue a single-process run without fsdp")
+            ckpt = torch.load(os.path.join(latest_sharded, "train.pt"), weights_only=True)
+        else:
+            if not os.path.exists(latest_path) and os.path.isdir(latest_sharded):
+                raise SystemExit(f"resume: {out_dir} holds a sharded checkpoint: resume it under torchrun with "
+                                 "--fsdp=True")
+            ckpt = load_checkpoint(latest_path, device)
+            if "optimizer" not in ckpt:
+                raise SystemExit(f"resume: {latest_path} holds weights only (consolidated from a sharded run): "
+                                 "resume the sharded run from latest_sharded/ with --fsdp=True under torchrun")
+            weights = ckpt["model"]
         check_vocab(ckpt["meta"], meta, latest_path, dataset)
         pretrained = ckpt.get("pretrained")  # its architecture came from those weights, not from these settings
         for k, v in ckpt["model_args"].items():
@@ -582,44 +735,78 @@ if __name__ == "__main__":
                 raise SystemExit(f"resume: {latest_path} has {k}={v} but the config says {model_args[k]}: "
                                  "use the settings of the run you resume (its config is stored in the checkpoint)")
         iter_num, best_val_loss = ckpt["iter_num"], ckpt["best_val_loss"]
-    else:
-        if os.path.exists(latest_path) and not eval_only:  # never overwrite an earlier run's checkpoints
+        tokens_seen = ckpt.get("tokens_seen", iter_num * tokens_per_iter)
+    else:  # published weights: their architecture replaces the settings above
+        if os.path.exists(latest_path) and not eval_only:
             raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
                              f"or choose another --out_dir, or delete {out_dir}")
-        if master and os.path.exists(os.path.join(out_dir, "log.jsonl")):
-            os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
-    if init_from not in ("scratch", "resume"):  # published weights: their architecture replaces the settings above
         published = GPT.from_pretrained(init_from, dropout)
         check_vocab(published.meta, meta, init_from, dataset)
         if block_size > published.config.block_size:
             raise SystemExit(f"config: block_size={block_size} is larger than {init_from}'s context "
                              f"({published.config.block_size}): use block_size<={published.config.block_size}")
         model_args.update({k: v for k, v in asdict(published.config).items() if k != "block_size"})
-        if block_size < published.config.block_size:  # keep the first block_size learned positions
-            published.transformer.wpe.weight = nn.Parameter(published.transformer.wpe.weight[:block_size].detach())
-        published.config.block_size = block_size
-    model = GPT(GPTConfig(**model_args)) if init_from in ("scratch", "resume") else published
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-    model.to(device)
+        weights = published.state_dict()
+        weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block_size]  # the first positions
+        pretrained, published = init_from, None
+    if master:
+        os.makedirs(out_dir, exist_ok=True)
+        if init_from != "resume" and not eval_only and os.path.exists(os.path.join(out_dir, "log.jsonl")):
+            os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
+    with torch.device("meta"):  # no time or memory spent on weights about to be replaced
+        model = GPT(GPTConfig(**model_args))
+    if fsdp:  # one FSDP unit per block, then the rest (embeddings, final LayerNorm); bf16 compute, fp32 master weights
+        try:
+            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        except ImportError:
+            raise SystemExit(f"config: fsdp needs torch >= 2.6 (fully_shard); this is {torch.__version__}") from None
+        mp = MixedPrecisionPolicy(param_dtype=getattr(torch, dtype), reduce_dtype=torch.float32)
+        for block in model.transformer.h:
+            fully_shard(block, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+    model.to_empty(device=device)
+    model.lm_head.weight = model.transformer.wte.weight  # to_empty made new tensors: tie them again
+    torch.manual_seed(seed)  # the same initial weights in every process
+    if weights is None:
+        model.init_weights()
+    elif fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+        set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True))
+    else:
+        model.load_state_dict(weights)
+    weights = None
+    model.checkpointing = activation_checkpointing
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt["scaler"]:  # empty when the run that saved it did not use float16
-            scaler.load_state_dict(ckpt["scaler"])
+        if fsdp:
+            import torch.distributed.checkpoint as dcp
+            from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+            state = dict(zip(("model", "optim"), get_state_dict(model, optimizer)))
+            dcp.load(state, checkpoint_id=latest_sharded)
+            set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+            torch.set_rng_state(torch.load(os.path.join(latest_sharded, f"rng{rank}.pt"), weights_only=True))
+        else:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if ckpt["scaler"]:  # empty when the run that saved it did not use float16
+                scaler.load_state_dict(ckpt["scaler"])
         data_gen.set_state(ckpt["rng"]["data"])
-        if master:  # dropout masks continue exactly on a single process; other ranks draw fresh ones
+        if master and not fsdp:  # dropout masks continue exactly on a single process; other ranks draw fresh ones
             torch.set_rng_state(ckpt["rng"]["torch"])
             if device_type == "cuda" and "cuda" in ckpt["rng"]:
                 torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+    elif rank:
+        torch.manual_seed(seed + rank)  # each process its own dropout masks
     ckpt = None  # free the memory
     raw_model = model  # checkpoints hold the raw model: no _orig_mod. or module. prefixes to strip
-    if compile:
-        model = torch.compile(model)
-    if ddp:
+    if compile and (fsdp or activation_checkpointing):  # per block, as FSDP and checkpointing wrap whole blocks;
+        for block in raw_model.transformer.h:  # identical blocks share one compiled graph
+            block.compile(mode=compile_mode)
+    elif compile:
+        model = torch.compile(model, mode=compile_mode)
+    if ddp and not fsdp:
         model = DDP(model, device_ids=[local_rank] if device_type == "cuda" else None)
 
-    # evaluation and schedule
+    # evaluation, schedule, batch ramp
     @torch.no_grad()
     def estimate_loss():
         """Mean loss over eval_iters random batches per split; the same batches every time, so evaluations compare."""
@@ -627,31 +814,64 @@ if __name__ == "__main__":
         gen = torch.Generator().manual_seed(seed + 1)
         out = {}
         for split, data in (("train", train_data), ("val", val_data)):
-            losses = torch.zeros(eval_iters)
+            losses = torch.zeros(eval_iters, device=device)  # read once at the end: no wait per batch
             for k in range(eval_iters):
                 x, y = get_batch(data, torch.randint(len(data) - block_size, (batch_size,), generator=gen))
                 with ctx:
-                    losses[k] = model(x, y)[1].item()
+                    losses[k] = model(x, y)[1]
             out[split] = losses.mean().item()
         model.train()
         return out
 
-    def get_lr(it):
-        if it < warmup_iters:  # linear warmup
-            return learning_rate * (it + 1) / (warmup_iters + 1)
-        if it >= lr_decay_iters:
+    def get_lr(progress):
+        """The lr at `progress` full-batch steps of tokens: linear warmup, then cosine decay to min_lr."""
+        if progress < warmup_iters:
+            return learning_rate * (progress + 1) / (warmup_iters + 1)
+        if progress >= lr_decay_iters:
             return min_lr
-        ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+        ratio = (progress - warmup_iters) / (lr_decay_iters - warmup_iters)
         return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
 
-    def save(path):
+    def micro_steps(tokens_seen):
+        """Micro-steps (over all processes) in the next step. GPT-3 Appendix B: "we also gradually increase the batch
+        size linearly from a small value (32k tokens) to the full value over the first 4-12 billion tokens", here
+        rounded down to whole micro-steps of every process."""
+        if not batch_ramp_tokens or tokens_seen >= batch_ramp_tokens:
+            return gradient_accumulation_steps
+        tokens = batch_ramp_start + (tokens_per_iter - batch_ramp_start) * tokens_seen / batch_ramp_tokens
+        return int(tokens // micro_tokens) * world_size
+
+    writer = None  # the thread writing the last plain checkpoint
+
+    def save(improved):
+        """latest.pt, and best.pt when the validation loss improved, holding everything an exact resume needs. The
+        state is copied to the CPU here; a thread writes it while training goes on, and best.pt is a second name
+        for the same file. A sharded run writes its shards (every process) with torch.distributed.checkpoint."""
         rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
         if device_type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
-        save_checkpoint(path, dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
-                                   scaler=scaler.state_dict(), model_args=model_args, iter_num=iter_num,
-                                   best_val_loss=best_val_loss, config=config, meta=meta, rng=rng, model_type="gpt",
-                                   pretrained=pretrained))
+        train = dict(model_args=model_args, iter_num=iter_num, tokens_seen=tokens_seen, best_val_loss=best_val_loss,
+                     config=config, meta=meta, rng=rng, model_type="gpt", pretrained=pretrained)
+        if fsdp:
+            if not optimizer.state:  # before the first step: get_state_dict would take a step to make Adam's state
+                return None
+            from torch.distributed.checkpoint.state_dict import get_state_dict
+            state = dict(zip(("model", "optim"), get_state_dict(raw_model, optimizer)))
+            for folder in (latest_sharded, best_sharded) if improved else (latest_sharded,):
+                save_sharded(folder, state, train, rank)
+            return None
+        if not master:
+            return None
+        snapshot = to_cpu(dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
+                               scaler=scaler.state_dict(), **train))
+
+        def write():
+            save_checkpoint(latest_path, snapshot)
+            if improved:
+                link_checkpoint(latest_path, best_path)
+        thread = threading.Thread(target=write)
+        thread.start()
+        return thread
 
     # logging: readable lines on stdout, one JSON object per line in out_dir/log.jsonl
     def log_json(record):
@@ -663,8 +883,8 @@ if __name__ == "__main__":
     peak = peak_flops(device)
     if master:
         print(f"origins train_gpt.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
-              f"{world_size} process(es) | {raw_model.num_params() / 1e6:.2f}M parameters | "
-              f"{tokens_per_iter:,} tokens per step")
+              f"{world_size} process(es){' sharded' if fsdp else ''} | {raw_model.num_params() / 1e6:.2f}M parameters "
+              f"| {tokens_per_iter:,} tokens per step")
         print("config: " + json.dumps(config))
         log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype,
                   "world_size": world_size, "config": config})
@@ -677,6 +897,8 @@ if __name__ == "__main__":
 
     def stop_on_nan(value, what):
         ctrl_c.restore()
+        if writer is not None:
+            writer.join()
         kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
         raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
                          "Try a lower learning_rate, a smaller grad_clip or dtype=float32")
@@ -684,41 +906,54 @@ if __name__ == "__main__":
     # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
     ctrl_c = CtrlC("saving a checkpoint after this step" if master else "")
 
-    # the loop: exactly max_iters optimizer steps, evaluating at 0, every eval_interval and at the end
-    t_log, iters_since_log = time.time(), 0
+    # the loop: until max_iters full batches of tokens, evaluating at 0, every eval_interval steps and at the end.
+    # The CPU runs ahead of the GPU, queueing work: it waits only at log lines and evaluations, where the loss,
+    # a NaN and a Ctrl-C (in any process) are read, and it draws the next batch while the GPU computes this one.
+    max_tokens = max_iters * tokens_per_iter
+    t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
+    loss_sum = torch.zeros((), device=device)  # the summed step losses since the last log line
+    starts = None
     while True:
-        if iter_num % eval_interval == 0 or iter_num == max_iters or eval_only:
+        done = tokens_seen >= max_tokens
+        if iter_num % eval_interval == 0 or done or eval_only:
             losses = estimate_loss()
             if not math.isfinite(losses["val"]):
                 stop_on_nan(losses["val"], "the validation loss")
             if master:
                 print(f"step {iter_num}/{max_iters} | train loss {losses['train']:.4f} | val loss {losses['val']:.4f}")
-                log_json({"iter": iter_num, "train_loss": losses["train"], "val_loss": losses["val"]})
+                log_json({"iter": iter_num, "tokens": tokens_seen, "train_loss": losses["train"],
+                          "val_loss": losses["val"]})
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss": losses["train"], "val/loss": losses["val"]})
-                if not eval_only:
-                    if losses["val"] < best_val_loss:
-                        best_val_loss = losses["val"]
-                        save(best_path)
-                    save(latest_path)
+            if iters_since_log and not math.isfinite(loss_sum.item()):  # a NaN since the last log line: never saved
+                stop_on_nan(loss_sum.item(), "the loss")
+            if not eval_only:
+                improved = losses["val"] < best_val_loss
+                best_val_loss = min(best_val_loss, losses["val"])
+                if writer is not None:
+                    writer.join()
+                writer = save(improved)
             t_log = time.time()  # evaluation time is not training throughput
-        if iter_num == max_iters or eval_only:
+        if done or eval_only:
             break
 
-        # one optimizer step over gradient_accumulation_steps micro-batches
-        lr = get_lr(iter_num) if decay_lr else learning_rate
+        # one optimizer step over micro_steps(tokens_seen) micro-batches, each process taking its share
+        n_micro = micro_steps(tokens_seen)
+        local_steps = n_micro // world_size
+        lr = get_lr(tokens_seen / tokens_per_iter) if decay_lr else learning_rate
         for group in optimizer.param_groups:
             group["lr"] = lr
-        starts = torch.randint(len(train_data) - block_size, (gradient_accumulation_steps * batch_size,),
+        starts = torch.randint(len(train_data) - block_size, (n_micro * batch_size,),
                                generator=data_gen).view(local_steps, world_size, batch_size)
-        loss_sum = torch.zeros((), device=device)
+        x, y = get_batch(train_data, starts[0, rank])
         for micro_step in range(local_steps):
-            if ddp:  # all-reduce the gradients once, on the last micro-step
+            if ddp and not fsdp:  # all-reduce the gradients once, on the last micro-step
                 model.require_backward_grad_sync = micro_step == local_steps - 1
-            x, y = get_batch(train_data, starts[micro_step, rank])
             with ctx:
                 _, loss = model(x, y)
                 loss = loss / local_steps
+            if micro_step + 1 < local_steps:  # the next micro-batch travels while this one computes
+                x, y = get_batch(train_data, starts[micro_step + 1, rank])
             scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if grad_clip != 0.0:
@@ -729,44 +964,59 @@ if __name__ == "__main__":
         optimizer.zero_grad(set_to_none=True)
         iter_num += 1
         iters_since_log += 1
+        tokens_seen += n_micro * batch_size * block_size
+        tokens_since_log += n_micro * batch_size * block_size
 
-        # the global mean loss, and whether any process was interrupted, in one all-reduce
-        status = torch.stack([loss_sum.float(), torch.tensor(float(ctrl_c.pressed), device=device)])
-        if ddp:
-            dist.all_reduce(status)
-            status[0] /= world_size
-        lossf, stop = status[0].item(), status[1].item() > 0
-        if not math.isfinite(lossf):
-            stop_on_nan(lossf, "the loss")
-        if master and (iter_num % log_interval == 0 or iter_num == max_iters):
-            dt = (time.time() - t_log) / iters_since_log
-            tok_s = tokens_per_iter / dt
-            mfu = raw_model.flops_per_token(block_size) * tok_s / peak if peak else None
-            print(f"step {iter_num}/{max_iters} | loss {lossf:.4f} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
-                  f"{tok_s / 1000:.1f}k tok/s" + (f" | mfu {mfu * 100:.1f}%" if mfu else ""), flush=True)
-            log_json({"iter": iter_num, "loss": lossf, "lr": lr, "ms": dt * 1000, "tok_s": tok_s, "mfu": mfu})
-            if wandb_log:
-                wandb.log({"iter": iter_num, "train/loss_step": lossf, "lr": lr, "mfu": mfu})
-            t_log, iters_since_log = time.time(), 0
-        if stop:
-            if master:
-                save(latest_path)
-                print(f"interrupted at step {iter_num}: saved {latest_path}; continue with --init_from=resume")
+        # every log_interval steps: the mean loss since the last line over all processes, NaN, and Ctrl-C
+        if iter_num % log_interval == 0 or tokens_seen >= max_tokens or (ctrl_c.pressed and not ddp):
+            status = torch.stack([loss_sum.float() / iters_since_log, torch.tensor(float(ctrl_c.pressed), device=device)])
             if ddp:
-                dist.destroy_process_group()
-            ctrl_c.restore()
-            sys.exit(130)
+                dist.all_reduce(status)
+                status[0] /= world_size
+            lossf, stop = status[0].item(), status[1].item() > 0
+            if not math.isfinite(lossf):
+                stop_on_nan(lossf, "the loss")
+            if master:
+                dt = (time.time() - t_log) / iters_since_log
+                tok_s = tokens_since_log / (time.time() - t_log)
+                mfu = raw_model.flops_per_token(block_size) * tok_s / (peak * world_size) if peak else None  # per GPU
+                print(f"step {iter_num}/{max_iters} | loss {lossf:.4f} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
+                      f"{tok_s / 1000:.1f}k tok/s" + (f" | mfu {mfu * 100:.1f}%" if mfu else ""), flush=True)
+                log_json({"iter": iter_num, "tokens": tokens_seen, "loss": lossf, "lr": lr, "ms": dt * 1000,
+                          "tok_s": tok_s, "mfu": mfu})
+                if wandb_log:
+                    wandb.log({"iter": iter_num, "train/loss_step": lossf, "lr": lr, "mfu": mfu})
+            t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
+            loss_sum.zero_()
+            if stop:
+                if writer is not None:
+                    writer.join()
+                writer = save(False)
+                if writer is not None:
+                    writer.join()
+                if master:
+                    print(f"interrupted at step {iter_num}: saved {latest_path if not fsdp else latest_sharded}; "
+                          "continue with --init_from=resume")
+                if ddp:
+                    dist.destroy_process_group()
+                ctrl_c.restore()
+                sys.exit(130)
 
     ctrl_c.restore()
+    if writer is not None:
+        writer.join()
 
-    # a sample from the trained model
-    if master and sample_tokens > 0 and not eval_only:
+    # a sample from the trained model (every process of a sharded run takes part: its weights are spread over them)
+    if (master or fsdp) and sample_tokens > 0 and not eval_only:
         decode = get_tokenizer(meta)[1]
         start = meta.get("eot_token", 0)  # GPT-2's document boundary; in char and word vocabularies 0 is a line break
         raw_model.eval()
         idx = torch.tensor([[start]], dtype=torch.long, device=device)
+        generator = torch.Generator(device=device).manual_seed(seed)  # sample.py's default seed: the same text
         with ctx:
-            tokens = torch.cat(list(raw_model.generate(idx, sample_tokens, temperature=0.8, top_k=200)), dim=1)
-        print("sample:\n" + decode(tokens[0].tolist()))
+            tokens = torch.cat(list(raw_model.generate(idx, sample_tokens, temperature=SAMPLE_TEMPERATURE,
+                                                       top_k=SAMPLE_TOP_K, generator=generator)), dim=1)
+        if master:
+            print("sample:\n" + decode(tokens[0].tolist()))
     if ddp:
         dist.destroy_process_group()

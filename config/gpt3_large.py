@@ -1,29 +1,37 @@
-# GPT-3 large, 760M parameters (Brown et al. 2020, Table 2.1): 24 layers, d_model 1536, 16 heads, learning rate 2.5e-4,
-# batch 0.5M tokens, 2048 context; layers alternate dense and locally banded attention (§2.1).
-# Appendix B: Adam 0.9/0.95, eps 1e-8, clip 1.0, weight decay 0.1, linear warmup over 375M tokens, cosine decay
-# to 10% of the peak over 260B tokens, 300B tokens in all. Not reproduced: the batch-size ramp over the first
-# 4-12B tokens, and the training mix (FineWeb stands in: python prepare.py fineweb10B --shards 10).
+# GPT-3 large, 760M parameters (Brown et al. 2020, Table 2.1): 24 layers, d_model 1536, 16 heads of d_head 96,
+# learning rate 2.5e-4, batch 0.5M tokens (256 sequences of 2048); layers alternate dense and locally
+# banded attention (§2.1). Appendix B: Adam 0.9/0.95, eps 1e-8, clip 1.0, weight decay 0.1, linear warmup over
+# 375M tokens, cosine decay to 10% of the peak over 260B tokens, 300B tokens in all, and the batch ramp below.
+# Not reproduced: the training mix (FineWeb stands in: python prepare.py fineweb10B --shards 10).
 # The paper does not give the band width; 256 is what GPT-Neo, an open GPT-3 replication, uses for its local layers.
 out_dir = "out-gpt3-large"
 dataset = "fineweb10B"
 eval_interval = 1000
 eval_iters = 50
-batch_size = 4  # per micro-step on an 80 GB GPU in bf16
-gradient_accumulation_steps = 64  # 4 x 64 = 256 sequences of 2048 = 524288 tokens per step
+# memory: about 25 GB on one GPU (python bench.py --sizes=True --gpus=1: weights, gradients, Adam, activations)
+batch_size = 4  # sequences per micro-step per GPU
+gradient_accumulation_steps = 64  # micro-steps over all GPUs: 256 sequences of 2048 per step
 block_size = 2048
 n_layer = 24
 n_head = 16
 n_embd = 1536
 dropout = 0.0
 prenorm = True
-gelu = "tanh"  # the GELU approximation of OpenAI's code, so published weights load exactly
+gelu = "tanh"  # the GELU approximation of OpenAI's code
 attn_window = 256
 learning_rate = 2.5e-4
-warmup_iters = 715  # 375M tokens / 524288 per step
-lr_decay_iters = 495910  # 260B tokens
-max_iters = 572204  # 300B tokens
-min_lr = 2.5e-05  # 10% of the peak
+_tokens = gradient_accumulation_steps * batch_size * block_size  # 0.5M per step
+warmup_iters = 375_000_000 // _tokens  # 375M tokens
+lr_decay_iters = 260_000_000_000 // _tokens  # 260B tokens
+max_iters = 300_000_000_000 // _tokens  # 300B tokens
+min_lr = learning_rate / 10
 weight_decay = 0.1
 beta1 = 0.9
 beta2 = 0.95
 grad_clip = 1.0
+# Appendix B: "we also gradually increase the batch size linearly from a small value (32k tokens) to the full value
+# over the first 4-12 billion tokens of training, depending on the model size". The paper gives the range, not each
+# size's value: we take 4B for the three smallest, 8B for XL and 2.7B, 12B from 6.7B up. 32k tokens is 16
+# sequences: batch_size x GPUs must divide 16 (lower batch_size on more GPUs).
+batch_ramp_start = 32768
+batch_ramp_tokens = 4_000_000_000

@@ -287,7 +287,8 @@ def test_wikitext_downloaded_as_zip(data_dir, server, monkeypatch):
         for split in ("train", "valid", "test"):
             z.writestr(f"wikitext-103/wiki.{split}.tokens", f" = {split} = \n one two <unk> \n")
     server.files["/wikitext-103-v1.zip"] = buffer.getvalue()
-    monkeypatch.setattr(prepare, "WIKITEXT_URL", server.url + "/{}-v1.zip")
+    monkeypatch.setitem(prepare.SOURCES["wikitext103"], "url", server.url + "/wikitext-103-v1.zip")
+    monkeypatch.setitem(prepare.SOURCES["wikitext2"], "url", server.url + "/wikitext-2-v1.zip")
     meta = prepare.prepare("wikitext103")
     assert meta["splits"]["val"]["tokens"] == 8 and meta["source"] == server.url + "/wikitext-103-v1.zip"
     assert (data_dir / "downloads" / "wikitext103" / "wikitext-103-v1.zip").exists()
