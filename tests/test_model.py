@@ -4,6 +4,7 @@ Tests of the GPT in train_gpt.py against an independent NumPy reference and a se
 $ python -m pytest -q tests/test_model.py     # CPU, a few seconds
 """
 
+import glob
 import math
 import os
 import sys
@@ -13,7 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, REPO)
+import train_gpt  # noqa: E402
+from prepare import configure, setting_defaults  # noqa: E402
 from train_gpt import (GPT, GPTConfig, KVCache, attention_mask, load_checkpoint, model_from_checkpoint,  # noqa: E402
                        sample_token, save_checkpoint)
 
@@ -465,3 +469,113 @@ def test_missing_or_foreign_checkpoint_exits(tmp_path):
     assert_one_line_exit(path, "lstm")
     save_checkpoint(path, {"weights": torch.zeros(3)})  # a valid torch file, but not one of ours
     assert_one_line_exit(path, "not written by this project's training scripts")
+
+
+# -----------------------------------------------------------------------------
+# 12. the padded output matmul, FlexAttention for banded layers
+
+
+def test_padded_output_matmul_is_invisible():
+    # logits() pads the tied embedding to a multiple of 64 rows on a GPU; called on padded rows directly here, the
+    # logits, the loss and the greedy and sampled tokens must be those of the real vocabulary
+    torch.manual_seed(0)
+    model = GPT(small_config(vocab_size=50)).eval()  # 50 -> 64 rows
+    idx = torch.randint(50, (2, 16))
+    h = model.encode(idx)
+    padded = torch.nn.functional.linear(h, torch.nn.functional.pad(model.lm_head.weight, (0, 0, 0, 14)))
+    assert padded.shape[-1] == 64 and torch.all(padded[..., 50:] == 0)  # the zero rows give zero logits...
+    torch.testing.assert_close(padded[..., :50], model.logits(h), rtol=0, atol=1e-6)  # ...and are cut off
+    logits, loss = model(idx, idx)
+    assert logits.shape[-1] == 50
+    expected = torch.nn.functional.cross_entropy(padded[..., :50].reshape(-1, 50), idx.reshape(-1))
+    torch.testing.assert_close(loss, expected)
+    # a zero logit would be sampled now and then if the pad were kept: never from the real vocabulary's logits
+    gen = torch.Generator().manual_seed(0)
+    flat = model.logits(h).reshape(-1, 50).repeat(50, 1) * 0  # uniform over the 50 real tokens
+    assert int(sample_token(flat, generator=gen).max()) < 50
+
+
+def test_sampling_never_emits_a_pad_id():
+    torch.manual_seed(0)
+    model = GPT(small_config(vocab_size=50)).eval()
+    out = torch.cat(list(model.generate(torch.zeros((4, 1), dtype=torch.long), 200, temperature=2.0)), dim=1)
+    assert int(out.max()) < 50 and int(out.min()) >= 0
+
+
+@pytest.mark.skipif(train_gpt.flex_attention is None, reason="FlexAttention needs torch >= 2.5")
+@pytest.mark.parametrize("T", [40, 200])
+def test_flex_attention_forward_equals_masked_reference(T, monkeypatch):
+    # on a CPU FlexAttention runs forward only (no backward): compare its forward with the masked SDPA path
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=256, vocab_size=50, n_layer=4, n_head=2, n_embd=32, attn_window=16)).eval()
+    idx = torch.randint(50, (2, T))
+    with torch.no_grad():
+        reference = model.encode(idx)
+        assert not train_gpt.BAND_MASKS or all(k[0] != T for k in train_gpt.BAND_MASKS)  # it was not used
+        monkeypatch.setattr(train_gpt, "use_flex", lambda x, dropout: True)
+        flex = model.encode(idx)
+    assert (T, 16, "cpu") in train_gpt.BAND_MASKS  # and now it was
+    torch.testing.assert_close(flex, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or train_gpt.flex_attention is None,
+                    reason="FlexAttention's backward needs a GPU (run on one: python -m pytest tests -k gpu)")
+def test_flex_attention_forward_and_backward_equal_reference_on_gpu():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=1024, vocab_size=512, n_layer=4, n_head=4, n_embd=128, attn_window=256)).cuda()
+    idx = torch.randint(512, (2, 1024), device="cuda")
+    _, loss = model(idx, idx)  # eager: the masked SDPA reference
+    loss.backward()
+    reference = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    compiled = torch.compile(model)
+    _, flex_loss = compiled(idx, idx)  # compiled on a GPU: FlexAttention in the banded layers
+    flex_loss.backward()
+    assert (1024, 256, "cuda:0") in train_gpt.BAND_MASKS
+    torch.testing.assert_close(flex_loss, loss, rtol=1e-4, atol=1e-4)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, reference[n], rtol=1e-3, atol=1e-4, msg=n)
+
+
+# -----------------------------------------------------------------------------
+# 13. every config builds; GPT-3's sizes are Table 2.1's
+
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "config", "*.py")))
+SCRIPTS = {name: setting_defaults(os.path.join(REPO, f"{name}.py")) for name in ("train_gpt", "train_lstm", "finetune")}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_every_config_builds_on_the_meta_device(path):
+    fits = {}  # the scripts whose settings accept this file
+    for name, defaults in SCRIPTS.items():
+        try:
+            fits[name] = configure(defaults, [path])
+        except SystemExit:
+            pass
+    assert len(fits) == 1, f"{path} fits {sorted(fits)}"
+    (script, cfg), = fits.items()
+    if script != "train_gpt":
+        return
+    assert cfg["n_embd"] % cfg["n_head"] == 0 and 0 <= cfg["attn_window"] <= cfg["block_size"]
+    with torch.device("meta"):  # nothing is allocated, however large
+        model = GPT(GPTConfig(block_size=cfg["block_size"], vocab_size=65 if "char" in cfg["dataset"] else 50257,
+                              n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                              attn_window=cfg["attn_window"]))
+    assert all(p.is_meta for p in model.parameters())
+
+
+# Brown et al. 2020, Table 2.1: "n_params", given to two or three significant figures
+TABLE_2_1 = {"gpt3_small.py": 125e6, "gpt3_medium.py": 350e6, "gpt3_large.py": 760e6, "gpt3_xl.py": 1.3e9,
+             "gpt3_2.7b.py": 2.7e9, "gpt3_6.7b.py": 6.7e9, "gpt3_13b.py": 13.0e9, "gpt3_175b.py": 175.0e9}
+
+
+@pytest.mark.parametrize("name", TABLE_2_1)
+def test_gpt3_parameter_counts_match_table_2_1(name):
+    cfg = configure(SCRIPTS["train_gpt"], [os.path.join(REPO, "config", name)])
+    with torch.device("meta"):
+        model = GPT(GPTConfig(block_size=2048, vocab_size=50257, n_layer=cfg["n_layer"], n_head=cfg["n_head"],
+                              n_embd=cfg["n_embd"]))
+    n = model.num_params(non_embedding=False)
+    # within the paper's rounding: 350M is 356M with our 50,257-token embedding, 2.7B is 2.65B
+    assert abs(n / TABLE_2_1[name] - 1) < 0.025, f"{name}: {n:,}"
+    assert cfg["block_size"] == 2048 and cfg["n_embd"] // cfg["n_head"] in (64, 80, 96, 128)  # Table 2.1's d_head

@@ -151,3 +151,98 @@ def test_bad_input_is_one_line_on_the_command_line(tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == ["config: unknown key 'n_embed' in the command line (did you mean n_embd?)"]
+
+
+# -----------------------------------------------------------------------------
+# sharded training (FSDP2 over gloo), exact resume, consolidation; GPT-3's batch ramp
+
+
+def torchrun(out_dir, *args, nproc=2):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                        SCRIPT, *TINY, f"--out_dir={out_dir}", *args], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def final_sample(stdout):
+    """The text train_gpt.py samples at the end of training (printed after "sample:", then a line break)."""
+    return stdout.split("sample:\n", 1)[1][:-1]
+
+
+def test_sharded_matches_single_process_and_resumes_exactly(tmp_path):
+    # the same global batch (2 micro-batches per step) sharded over 2 processes or accumulated in one; dropout on, so
+    # the resumed run must restore each process's RNG too
+    common = ["--gradient_accumulation_steps=2", "--eval_interval=3", "--lr_decay_iters=6", "--sample_tokens=20"]
+    sharded = torchrun(tmp_path / "sharded", *common, "--max_iters=6", "--fsdp=True")
+    assert train(tmp_path / "single", *common, "--max_iters=6") == 0
+    a, b = step_losses(tmp_path / "sharded"), step_losses(tmp_path / "single")
+    for it in range(1, 7):
+        assert a[it]["loss"] == pytest.approx(b[it]["loss"], abs=1e-5)
+    assert sorted(os.listdir(tmp_path / "sharded" / "latest_sharded"))[-3:] == ["rng0.pt", "rng1.pt", "train.pt"]
+    assert not os.path.exists(tmp_path / "sharded" / "latest.pt")  # no process ever held the whole model
+    # stopped after 3 steps and resumed: bit-exact, dropout included
+    drop = ["--dropout=0.1"]
+    full = torchrun(tmp_path / "full", *common, *drop, "--max_iters=6", "--fsdp=True")
+    torchrun(tmp_path / "split", *common, *drop, "--max_iters=3", "--fsdp=True")
+    torchrun(tmp_path / "split", *common, *drop, "--max_iters=6", "--fsdp=True", "--init_from=resume")
+    full_losses, split_losses = step_losses(tmp_path / "full"), step_losses(tmp_path / "split")
+    assert [split_losses[it]["loss"] for it in range(1, 7)] == [full_losses[it]["loss"] for it in range(1, 7)]
+    # consolidated into plain checkpoints, the model samples what the sharded model sampled at the end of training
+    assert run_script(SCRIPT, [f"--out_dir={tmp_path / 'full'}", "--consolidate=True"]) == 0
+    ckpt = torch.load(tmp_path / "full" / "latest.pt", weights_only=True)
+    assert ckpt["iter_num"] == 6 and "optimizer" not in ckpt
+    r = subprocess.run([sys.executable, os.path.join(REPO, "sample.py"), f"--out_dir={tmp_path / 'full'}",
+                        "--ckpt=latest", "--num_samples=1", "--max_new_tokens=20", "--temperature=0.8", "--top_k=200",
+                        "--start=\n", "--device=cpu"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    sampled = r.stdout[len("\n"):].split("\n---------------")[0]  # after the prompt, before the separator
+    assert sampled == final_sample(full)
+
+
+def test_sharding_mistakes(tmp_path):
+    # one process: sharding has no effect, and the run says so and goes on
+    out = subprocess.run([sys.executable, SCRIPT, *TINY, f"--out_dir={tmp_path / 'one'}", "--max_iters=1",
+                          "--fsdp=True"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "no effect" in out.stdout
+    # a sharded checkpoint handed to sample.py: how to convert it
+    os.makedirs(tmp_path / "s" / "latest_sharded")
+    r = subprocess.run([sys.executable, os.path.join(REPO, "sample.py"), f"--out_dir={tmp_path / 's'}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "--consolidate=True" in r.stderr.strip().splitlines()[-1]
+    assert "--fsdp=True" in bad_input(tmp_path, "--init_from=resume", out_dir=tmp_path / "s")
+
+
+def test_batch_ramp_tokens_and_lr_follow_the_formula(tmp_path):
+    # 4 x 32 = 128 tokens per micro-step, 8 of them per full step (1024 tokens); the ramp starts at 256 tokens
+    # and reaches the full batch after 2048 tokens; the lr schedule counts full steps of tokens
+    assert train(tmp_path, "--gradient_accumulation_steps=8", "--batch_ramp_start=256", "--batch_ramp_tokens=2048",
+                 "--max_iters=4", "--warmup_iters=2", "--lr_decay_iters=4", "--learning_rate=1e-2", "--min_lr=1e-3",
+                 "--eval_interval=1000") == 0
+    logged = step_losses(tmp_path)
+    seen, lr_min, lr_max = 0, 1e-3, 1e-2
+    for it in sorted(logged):
+        ramp = 256 + (1024 - 256) * seen / 2048 if seen < 2048 else 1024
+        step_tokens = int(ramp // 128) * 128  # whole micro-steps
+        progress = seen / 1024  # full-batch steps of tokens so far
+        if progress < 2:
+            lr = lr_max * (progress + 1) / 3
+        elif progress >= 4:
+            lr = lr_min
+        else:
+            lr = lr_min + 0.5 * (1 + math.cos(math.pi * (progress - 2) / 2)) * (lr_max - lr_min)
+        assert logged[it]["lr"] == pytest.approx(lr, rel=1e-12), it
+        seen += step_tokens
+        assert logged[it]["tokens"] == seen, it
+    assert seen >= 4 * 1024 and seen - step_tokens < 4 * 1024  # stops once max_iters full batches are seen
+    assert [logged[it]["tokens"] for it in (1, 2, 3)] == [256, 512, 896]  # 256, then 256 + 768 * 256/2048 -> 2 steps
+
+
+def test_batch_ramp_mistakes(tmp_path):
+    assert "whole number of micro-steps" in bad_input(tmp_path, "--gradient_accumulation_steps=8",
+                                                       "--batch_ramp_start=200", "--batch_ramp_tokens=2048")
+    assert "batch_ramp" in bad_input(tmp_path, "--batch_ramp_start=256")
+    assert "n_embd=2048 is not a multiple of n_head=24" in bad_input(tmp_path, "--n_embd=2048", "--n_head=24")
+    assert "attn_window" in bad_input(tmp_path, "--attn_window=-1")
+    assert "attn_window" in bad_input(tmp_path, "--attn_window=100")  # longer than block_size=32
