@@ -227,10 +227,13 @@ class GPT(nn.Module):
         kind = hf.get("model_type") if isinstance(hf, dict) else None
         if kind not in ("gpt2", "openai-gpt"):
             raise SystemExit(f"pretrained: {paths[0]} describes a '{kind}' model: only gpt2 and openai-gpt load here")
-        # transformers' names: "gelu" is the exact erf form (HF's openai-gpt, although OpenAI's own TF code used the
-        # tanh form), "gelu_new" the tanh approximation of OpenAI's GPT-2 code
+        # GPT-2's config names transformers' activation: "gelu_new" is the tanh form of OpenAI's code, "gelu" the exact
+        # erf. GPT-1's "afn": "gelu" is the tanh form too: modeling_openai maps it to gelu_new, as OpenAI's TF code
+        # computed it (finetune-transformer-lm's gelu: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))))
         act = hf.get("activation_function", "gelu_new") if kind == "gpt2" else hf.get("afn", "gelu")
-        gelu = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}.get(act)
+        names = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"} if kind == "gpt2" else \
+            {"gelu": "tanh", "gelu_new": "tanh"}
+        gelu = names.get(act)
         if gelu is None or hf.get("layer_norm_epsilon", 1e-5) != 1e-5:
             raise SystemExit(f"pretrained: {paths[0]} asks for activation '{act}' and LayerNorm eps "
                              f"{hf.get('layer_norm_epsilon', 1e-5)}: this GPT has gelu/gelu_new and eps 1e-5 only")

@@ -110,7 +110,8 @@ def test_a_pickle_is_never_executed(tmp_path):
     assert not marker.exists()
 
 # -----------------------------------------------------------------------------
-# HF layouts: random tiny GPT-2 (pre-LN, gelu_new) and GPT-1 (post-LN, exact gelu) in Conv1D (in, out) shapes
+# HF layouts: random tiny GPT-2 (pre-LN) and GPT-1 (post-LN), both with the tanh GELU (GPT-2's "gelu_new"; GPT-1's
+# "afn": "gelu", which modeling_openai maps to gelu_new), in Conv1D (in, out) shapes
 
 
 V, P, C, L, H = 40, 16, 24, 2, 3  # vocab, positions, width, layers, heads
@@ -157,7 +158,7 @@ def hf_reference_logits(W, kind, idx):
         return conv1d(y.transpose(1, 0, 2).reshape(T, C), h + "attn.c_proj")
 
     def mlp(z, h):
-        return conv1d(gelu(conv1d(z, h + "mlp.c_fc"), "tanh" if kind == "gpt2" else "none"), h + "mlp.c_proj")
+        return conv1d(gelu(conv1d(z, h + "mlp.c_fc"), "tanh"), h + "mlp.c_proj")  # MLP inputs of order 1 here
     for i in range(L):
         h = f"h.{i}."
         if kind == "gpt2":
@@ -192,7 +193,7 @@ def write_model(folder, kind, W, prefixed, dtype="F32"):
 def test_from_pretrained_matches_numpy_reference(tmp_path, kind, prefixed):
     W = hf_weights(kind)
     model = GPT.from_pretrained(write_model(tmp_path / "m", kind, W, prefixed)).eval()
-    assert model.config.prenorm == (kind == "gpt2") and model.config.gelu == ("tanh" if kind == "gpt2" else "none")
+    assert model.config.prenorm == (kind == "gpt2") and model.config.gelu == "tanh"
     idx = np.random.default_rng(1).integers(V, size=P)
     with torch.no_grad():
         ours = model(torch.tensor(idx)[None], targets=torch.zeros(1, P, dtype=torch.long))[0][0].double().numpy()
@@ -343,3 +344,25 @@ def test_published_weights_in_sample_finetune_and_train(gpt1_folder, capsys):
     assert ckpt["pretrained"] == str(gpt1_folder) and ckpt["model_args"]["prenorm"] is False
     assert ckpt["model"]["transformer.wpe.weight"].shape == (16, 8)  # the first 16 of 32 positions
     assert run_script(os.path.join(repo, "train_gpt.py"), [*args, "--init_from=resume", "--max_iters=4"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "openai-gpt"])
+def test_logits_match_transformers_where_installed(tmp_path, kind):
+    # the same cross-check against transformers itself, where it is installed (it is no requirement of ours): a
+    # randomly initialised GPT2LMHeadModel / OpenAIGPTLMHeadModel, weights large enough that the MLP's inputs are
+    # of order 1 (where the exact and the tanh GELU differ by ~1e-3), saved with save_pretrained and loaded here
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+            vocab_size=V, n_positions=P, n_embd=C, n_layer=L, n_head=H, initializer_range=0.3))
+    else:
+        hf = transformers.OpenAIGPTLMHeadModel(transformers.OpenAIGPTConfig(
+            vocab_size=V, n_positions=P, n_embd=C, n_layer=L, n_head=H, initializer_range=0.3))
+    hf.eval().save_pretrained(tmp_path, safe_serialization=True)
+    ours = GPT.from_pretrained(str(tmp_path)).eval()
+    idx = torch.randint(V, (2, P))
+    with torch.no_grad():
+        expected = hf(idx).logits
+        got = ours.logits(ours.encode(idx))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
