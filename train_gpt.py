@@ -672,7 +672,7 @@ if __name__ == "__main__":
     if fsdp and dtype == "float16":
         raise SystemExit("config: fsdp trains in bfloat16 or float32 (float16 needs a sharded GradScaler): "
                          "use dtype=bfloat16")
-    if compile and compile_mode != "default" and device_type != "cuda":
+    if compile_mode != "default" and device_type != "cuda":
         print(f"note: compile_mode={compile_mode} needs a GPU; compiling with the default mode on {device_type}")
         compile_mode = "default"
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")  # fp16 gradients underflow unscaled

@@ -246,3 +246,42 @@ def test_batch_ramp_mistakes(tmp_path):
     assert "n_embd=2048 is not a multiple of n_head=24" in bad_input(tmp_path, "--n_embd=2048", "--n_head=24")
     assert "attn_window" in bad_input(tmp_path, "--attn_window=-1")
     assert "attn_window" in bad_input(tmp_path, "--attn_window=100")  # longer than block_size=32
+
+
+# -----------------------------------------------------------------------------
+# the loop reads the GPU only at log lines: the log, Ctrl-C and NaN still work at that granularity
+
+
+def test_loss_reaches_the_log_at_every_log_interval(tmp_path, capsys):
+    assert train(tmp_path, "--max_iters=23", "--log_interval=5", "--eval_interval=1000") == 0
+    logged = step_losses(tmp_path)
+    assert sorted(logged) == [5, 10, 15, 20, 23]  # every log_interval, and the last step
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ") and "| loss" in line]
+    assert [int(line.split()[1].split("/")[0]) for line in printed] == [5, 10, 15, 20, 23]
+    assert all(math.isfinite(r["loss"]) and r["tokens"] == it * 4 * 32 for it, r in logged.items())
+    # the logged loss is the mean over the steps since the last line: the same run logging every step agrees
+    assert train(tmp_path / "every", "--max_iters=23", "--log_interval=1", "--eval_interval=1000") == 0
+    every = step_losses(tmp_path / "every")
+    assert logged[10]["loss"] == pytest.approx(sum(every[i]["loss"] for i in range(6, 11)) / 5, rel=1e-5)
+
+
+def test_ctrl_c_saves_within_one_log_interval(tmp_path):
+    proc = subprocess.Popen([sys.executable, SCRIPT, *TINY, f"--out_dir={tmp_path}", "--max_iters=100000",
+                             "--eval_interval=100000", "--log_interval=7"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("step 14/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    saved = torch.load(tmp_path / "latest.pt", weights_only=True)["iter_num"]
+    stopped = int(out.split("interrupted at step ")[1].split(":")[0])
+    assert saved == stopped >= 14
+    assert train(tmp_path, f"--max_iters={saved + 3}", "--eval_interval=100000", "--init_from=resume") == 0
+
+
+def test_gpu_only_settings_on_a_cpu_fall_back_and_say_so(tmp_path, capsys):
+    assert train(tmp_path, "--max_iters=1", "--compile_mode=reduce-overhead") == 0
+    assert "compile_mode=reduce-overhead needs a GPU" in capsys.readouterr().out
+    assert "compile_mode" in bad_input(tmp_path, "--compile_mode=fastest", out_dir=tmp_path / "x")
