@@ -10,7 +10,8 @@ $ python eval.py --init_from=out-gpt-wt2 --task=sst2 --shots="(0, 1, 4)"       #
 
 Scoring is the papers' (GPT-2 §3, GPT-3 §2.4): the log-likelihood of a continuation given its context, summed
 over its tokens. A GPT reads at most block_size tokens, so a long context loses its beginning; an LSTM carries
-its hidden state through any length.
+its hidden state through any length. A backward AWD-LSTM (ULMFiT §3.4: it reads text right to left) gets
+perplexity and bits per byte over the reversed token stream, and nothing that scores a continuation.
 """
 
 import json
@@ -23,60 +24,61 @@ import torch
 import torch.nn.functional as F
 
 import train_gpt
-import train_lstm
-from prepare import (DATA_DIR, configure, download, get_tokenizer, jsonl, load_meta, load_split, load_task,
-                     precision, read_records, utf8)
+from prepare import (DATA_DIR, check_vocab, configure, download, get_tokenizer, jsonl, load_meta, load_split,
+                     load_task, precision, read_records, utf8)
+from sample import load_model
 
 LAMBADA_URL = "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl"  # GPT-2's own copy
 LAMBADA_SHA256 = "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb226"  # as lm-evaluation-harness pins it
 
 # -----------------------------------------------------------------------------
-# the model: ours or published, and its log-probabilities
+# the model's last-layer states and its output layer, apart, so only the positions scored pay for logits
 
 
-def load_model(init_from):
-    """(model, kind, meta, description): a GPT or an AWD-LSTM in eval mode, on the CPU."""
-    if train_gpt.is_published(init_from):
-        model = train_gpt.GPT.from_pretrained(init_from)
-        return model.eval(), "gpt", model.meta, f"{init_from} (published weights)"
-    path = init_from
-    if os.path.isdir(init_from):
-        path = os.path.join(init_from, "best.pt")
-        path = path if os.path.exists(path) else os.path.join(init_from, "latest.pt")
-    ckpt = train_gpt.load_checkpoint(path, model_type=None)
-    kind = ckpt.get("model_type", "gpt")
-    builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}
-    if kind not in builders:
-        raise SystemExit(f"eval: {path} holds a {kind} model, not a language model: give a train_gpt.py or "
-                         "train_lstm.py checkpoint (or finetune.py's lm.pt)")
-    return builders[kind](ckpt).eval(), kind, ckpt["meta"], path
-
-
-def logits_of(model, kind, idx):
-    """Logits (B, T, V) at every position of idx (B, T); an LSTM starts from a zero state."""
+def hidden_states(model, kind, idx):
+    """The last layer's states (B, T, C) at every position of idx (B, T); an LSTM starts from a zero state."""
     if kind == "gpt":
-        return model(idx, targets=torch.full_like(idx, -1))[0]  # targets: every position's logits, loss unused
-    return model(idx, model.init_hidden(idx.size(0)))[0]
+        return model.encode(idx)  # after the final LayerNorm
+    return model.encode(idx, model.init_hidden(idx.size(0)))[2]  # (hidden, raw_output, output): the decoder's input
+
+
+def logits_at(model, kind, h):
+    """Logits (..., V) of last-layer states h (..., C)."""
+    return model.logits(h) if kind == "gpt" else model.decoder(h)
 
 
 @torch.no_grad()
 def score(model, kind, pairs, block_size, batch_size, device, ctx):
     """For each (context, continuation) of token ids: the log-probability of each continuation token given all
-    before it, and whether it was the greedy choice. A GPT sees the last block_size tokens before each one."""
-    out = []
-    for b in range(0, len(pairs), batch_size):
-        rows = []
-        for context, continuation in pairs[b:b + batch_size]:
-            full = (context + continuation)[-(block_size + 1):] if block_size else context + continuation
-            rows.append((full[:-1], full[1:], len(continuation)))
-        width = max(len(x) for x, _, _ in rows)
-        idx = torch.tensor([x + [0] * (width - len(x)) for x, _, _ in rows], device=device)  # right padding: causal
+    before it, and whether it was the greedy choice. A GPT sees the last block_size tokens before each one.
+    Rows of similar length share a batch (less padding); the output layer and softmax over the vocabulary run only
+    at the positions that predict a continuation token, a few of each row's (GPT-2's 50,257 logits per position
+    are most of a small model's cost)."""
+    rows = []
+    for context, continuation in pairs:
+        full = (context + continuation)[-(block_size + 1):] if block_size else context + continuation
+        n = min(len(continuation), len(full) - 1)  # a token with nothing before it has no prediction to score
+        rows.append((full[:-1], full[len(full) - n:]))  # the input, and the targets of its last n positions
+    out = [None] * len(rows)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    for b in range(0, len(order), batch_size):
+        batch = order[b:b + batch_size]
+        width = max(len(rows[i][0]) for i in batch)
+        # right padding: attention (and an LSTM) is causal, so it never changes the positions before it
+        idx = torch.tensor([rows[i][0] + [0] * (width - len(rows[i][0])) for i in batch], device=device)
+        at_row = torch.tensor([r for r, i in enumerate(batch) for _ in rows[i][1]], device=device)
+        at_pos = torch.tensor([len(rows[i][0]) - len(rows[i][1]) + j for i in batch for j in range(len(rows[i][1]))],
+                              device=device)
+        target = torch.tensor([t for i in batch for t in rows[i][1]], device=device)  # (N,)
         with ctx:
-            logp = F.log_softmax(logits_of(model, kind, idx).float(), dim=-1)
-        for i, (x, y, n) in enumerate(rows):
-            at = torch.arange(len(x) - n, len(x), device=device)
-            target = torch.tensor(y[-n:], device=device)
-            out.append((logp[i, at, target].cpu().numpy(), (logp[i, at].argmax(-1) == target).all().item()))
+            h = hidden_states(model, kind, idx)  # (B, T, C)
+            logits = logits_at(model, kind, h[at_row, at_pos])  # (N, V): the scored positions only
+        logp = F.log_softmax(logits.float(), dim=-1)
+        picked = logp.gather(1, target[:, None])[:, 0].cpu().numpy()
+        right = (logp.argmax(-1) == target).cpu().numpy()
+        sizes = [len(rows[i][1]) for i in batch]
+        for i, end, size in zip(batch, np.cumsum(sizes), sizes):  # back to each pair, in the order given
+            out[i] = (picked[end - size:end], bool(right[end - size:end].all()))
     return out
 
 # -----------------------------------------------------------------------------
@@ -101,11 +103,12 @@ def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
     predicted once: a GPT through sliding windows, an LSTM in one pass with its state carried."""
     nll, count = 0.0, 0
     if kind == "awd_lstm":
+        chunk = 256  # tokens per call; the state carries over, so this trades memory for speed only
         hidden = model.init_hidden(1)
-        for s in range(0, len(tokens) - 1, 256):
-            x = torch.from_numpy(tokens[s:s + 257].astype(np.int64)).to(device)[None]
+        for s in range(0, len(tokens) - 1, chunk):
+            x = torch.from_numpy(tokens[s:s + chunk + 1].astype(np.int64)).to(device)[None]  # + the last target
             with ctx:
-                logits, hidden = model(x[:, :-1], hidden)[:2]
+                logits, hidden = model(x[:, :-1], hidden)[:2]  # every position is counted: all its logits
             nll += F.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum").item()
             count += x.size(1) - 1
         return nll, count
@@ -119,10 +122,11 @@ def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
             x[i, :e - s] = torch.from_numpy(tokens[s:e].astype(np.int64))
             y[i, first - s - 1:e - s] = torch.from_numpy(tokens[first:e + 1].astype(np.int64))
         x, y = x.to(device), y.to(device)
+        counted = y >= 0  # after the first window, the last stride positions: only they need logits
         with ctx:
-            logits = logits_of(model, kind, x)
-        nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1, reduction="sum").item()
-        count += (y >= 0).sum().item()
+            logits = model.logits(model.encode(x)[counted])  # (N, V)
+        nll += F.cross_entropy(logits.float(), y[counted], reduction="sum").item()
+        count += counted.sum().item()
     return nll, count
 
 # -----------------------------------------------------------------------------
@@ -205,6 +209,11 @@ if __name__ == "__main__":
     _, dtype, ctx = precision(device, dtype)
 
     model, kind, meta, described = load_model(init_from)
+    source = init_from if train_gpt.is_published(init_from) else train_gpt.checkpoint_path(init_from)  # its file
+    if model.backwards and (lambada or choices or task):
+        raise SystemExit(f"eval: {source} is a backward language model (it reads text right to left): LAMBADA, "
+                         "multiple choice and few-shot prompts score what follows a context, so they need a forward "
+                         "one; a backward model takes --dataset (perplexity and bits per byte) only")
     model.to(device)
     encode, _ = get_tokenizer(meta)
     if kind == "gpt":
@@ -218,8 +227,9 @@ if __name__ == "__main__":
     else:
         block_size = 0  # the LSTM has no window
     params = sum(p.numel() for p in model.parameters())
-    print(f"eval: {described} | {kind}, {params / 1e6:.2f}M parameters | {meta['tokenizer']} tokenizer | "
-          f"{device} {dtype}" + (f" | block_size {block_size}, stride {stride}" if kind == "gpt" else ""))
+    print(f"eval: {described} | {kind}{' (backward)' if model.backwards else ''}, {params / 1e6:.2f}M parameters | "
+          f"{meta['tokenizer']} tokenizer | {device} {dtype}"
+          + (f" | block_size {block_size}, stride {stride}" if kind == "gpt" else ""))
     rng = np.random.default_rng(seed)
 
     def subsample(records):
@@ -238,17 +248,21 @@ if __name__ == "__main__":
     # perplexity and bits per byte: GPT-2 §3.1; bytes make different tokenizers comparable
     if dataset:
         data_meta = load_meta(dataset)
-        if any(data_meta.get(k) != meta.get(k) for k in ("tokenizer", "vocab_size", "vocab")):
-            raise SystemExit(f"eval: dataset '{dataset}' has a {data_meta['tokenizer']} vocabulary of "
-                             f"{data_meta['vocab_size']}, the model a {meta['tokenizer']} one of {meta['vocab_size']}: "
-                             "prepare the text with the model's tokenizer")
+        try:
+            check_vocab(meta, data_meta, source, dataset)
+        except SystemExit as e:  # its advice is for training; here the text must be read with the model's tokenizer
+            found = str(e.code).partition(": train on")[0]  # what differs, without the advice
+            raise SystemExit(f"{found}: prepare the text with the model's tokenizer") from None
         if split not in data_meta["splits"]:
             raise SystemExit(f"eval: dataset '{dataset}' has no {split} split (it has "
                              f"{', '.join(data_meta['splits'])}): choose --split from those")
         tokens = load_split(dataset, split, data_meta)
+        if model.backwards:  # it reads text right to left (ULMFiT §3.4): the same tokens, scored from the end
+            tokens = tokens[::-1]
         nll, n = perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
         n_bytes = (data_meta["splits"][split] or {}).get("bytes")
-        row = {"eval": f"{dataset} {split}", "tokens": n, "ppl": math.exp(nll / n), "loss": nll / n}
+        name = f"{dataset} {split}" + (" (backward)" if model.backwards else "")
+        row = {"eval": name, "tokens": n, "ppl": math.exp(nll / n), "loss": nll / n}
         if n_bytes:  # the text's bytes; the first token is never predicted, a sliver of the total
             row["bpb"] = nll / math.log(2) / n_bytes
         results.append(row)
@@ -327,10 +341,10 @@ if __name__ == "__main__":
         size = r.get("examples", r.get("tokens"))
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float))
         print(f"{r['eval']:<28} {size:>15,}  {metrics}")
-    default_dir = os.path.dirname(described) if os.path.isfile(described) else "."
+    default_dir = os.path.dirname(source) if os.path.isfile(source) else "."  # published weights: here
     out = out or os.path.join(default_dir, "eval.json")
     with open(out, "w") as f:
-        json.dump({"model": described, "model_type": kind, "parameters": params, "meta": {
-            k: v for k, v in meta.items() if k != "vocab"}, "config": config, "seconds": time.time() - t0,
-            "results": results}, f, indent=1)
+        json.dump({"model": described, "model_type": kind, "backwards": model.backwards, "parameters": params,
+                   "meta": {k: v for k, v in meta.items() if k != "vocab"}, "config": config,
+                   "seconds": time.time() - t0, "results": results}, f, indent=1)
     print(f"wrote {out} ({time.time() - t0:.0f} s)")

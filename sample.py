@@ -8,9 +8,10 @@ $ python sample.py --init_from=gpt2 --start="Hello, I'm a language model,"   # O
 
 An empty prompt starts from <|endoftext|> for GPT-2's BPE, a line break for GPT-1's; for char and word vocabularies
 it starts from the newline token, or from token 0 when there is none (for word vocabularies token 0 is <eos>, the
-line break).
+line break); stderr says which. Words a word-level vocabulary lacks are read as <unk>, and named on stderr.
 The checkpoint's model_type says which model it holds: "gpt" (train_gpt.py), whose prompt is cropped to its
-block_size, or "awd_lstm" (train_lstm.py), which reads a prompt of any length and carries its hidden state.
+block_size, or "awd_lstm" (train_lstm.py), which reads a prompt of any length and carries its hidden state. A
+backward AWD-LSTM (ULMFiT §3.4, it reads text right to left) is refused: it cannot continue a prompt.
 """
 
 import os
@@ -23,7 +24,35 @@ import torch
 import train_gpt
 import train_lstm
 from prepare import configure, get_tokenizer, precision
-from train_gpt import load_checkpoint, sample_token
+from train_gpt import sample_token
+
+BUILDERS = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}  # by model_type
+
+
+def load_model(init_from):
+    """(model, kind, meta, description) for published weights (train_gpt.is_published) or one of our checkpoints: a
+    .pt file, or a run folder read by train_gpt.checkpoint_path (best.pt, else latest.pt). The model is in eval mode
+    on the CPU; model.backwards says whether it reads text right to left (a ULMFiT backward LM, §3.4). sample.py and
+    eval.py both load through here."""
+    if train_gpt.is_published(init_from):
+        model = train_gpt.GPT.from_pretrained(init_from)
+        model.backwards = False
+        return model.eval(), "gpt", model.meta, f"{init_from} (published weights)"
+    path = train_gpt.checkpoint_path(init_from)
+    if not os.path.exists(path):
+        raise SystemExit(f"checkpoint: {path} does not exist: give a run folder, a .pt file or published weights "
+                         f"({', '.join(train_gpt.PRETRAINED)}), or train a model there first")
+    ckpt = train_gpt.load_checkpoint(path, model_type=None)  # any model type; onto the CPU, then the device once
+    kind = ckpt.get("model_type", "gpt")  # checkpoints from before train_lstm.py have none: GPTs
+    if kind not in BUILDERS:
+        raise SystemExit(f"checkpoint: {path} holds a model of type '{kind}', not a language model: give a "
+                         "train_gpt.py or train_lstm.py checkpoint (or finetune.py's lm.pt)")
+    model = BUILDERS[kind](ckpt).eval()  # for the LSTM, eval() also turns off all its dropouts, weight drop included
+    model.backwards = bool(ckpt.get("backwards", False))  # absent in forward models' checkpoints
+    described = path
+    if "iter_num" in ckpt and "best_val_loss" in ckpt:
+        described += f" (iter {ckpt['iter_num']}, best val loss {ckpt['best_val_loss']:.4f})"
+    return model, kind, ckpt["meta"], described
 
 
 def stream_piece(decode, tokens, printed):
@@ -55,8 +84,8 @@ if __name__ == "__main__":
     init_from = "resume"  # 'resume': the checkpoint above; or published weights: openai-gpt, gpt2, gpt2-medium,
     # gpt2-large, gpt2-xl (downloaded once from the Hugging Face hub), or a folder with config.json, model.safetensors
     start = "\n"  # the prompt, or "FILE:path" to read it from a file
-    num_samples = 10
-    max_new_tokens = 500  # per sample
+    num_samples = 3  # with max_new_tokens, small enough that the quick start's model samples in seconds on a CPU
+    max_new_tokens = 200  # per sample
     temperature = 0.8  # <1 sharpens the distribution, >1 flattens it; 0 is greedy
     top_k = None  # sample from the k most likely tokens only (None: off)
     top_p = None  # nucleus sampling (Holtzman et al. 2019): the smallest set holding this much mass (None: off)
@@ -80,25 +109,20 @@ if __name__ == "__main__":
     # device and precision, as in train_gpt.py
     device_type, dtype, ctx = precision(device, dtype)
 
-    # load the checkpoint and its model, or the published weights
+    # the model: the checkpoint above, or the published weights
     if init_from != "resume":
-        model, model_type = train_gpt.GPT.from_pretrained(init_from), "gpt"
-        meta = model.meta  # the tokenizer it was trained with
-        print(f"sample: {init_from} (published weights)", file=sys.stderr)
+        source = init_from
+    elif ckpt == "best":  # the run folder, read by train_gpt.checkpoint_path: best.pt, else latest.pt
+        # no such folder: the error names latest.pt, the checkpoint every run writes
+        source = out_dir if os.path.isdir(out_dir) else os.path.join(out_dir, "latest.pt")
     else:
-        path = os.path.join(out_dir, f"{ckpt}.pt") if ckpt in ("best", "latest") else ckpt
-        if ckpt == "best" and not os.path.exists(path):  # a run too short to evaluate leaves only latest.pt
-            path = os.path.join(out_dir, "latest.pt")
-        checkpoint = load_checkpoint(path, model_type=None)  # any model type; onto the CPU, then the device once
-        model_type = checkpoint.get("model_type", "gpt")  # checkpoints from before train_lstm.py have none: GPTs
-        builders = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}
-        if model_type not in builders:
-            raise SystemExit(f"sample: {path} holds a model of type '{model_type}'; sample.py knows gpt and awd_lstm")
-        model, meta = builders[model_type](checkpoint), checkpoint["meta"]
-        print(f"sample: {path} (iter {checkpoint['iter_num']}, best val loss {checkpoint['best_val_loss']:.4f})",
-              file=sys.stderr)
+        source = os.path.join(out_dir, "latest.pt") if ckpt == "latest" else ckpt
+    model, model_type, meta, described = load_model(source)
+    if model.backwards:
+        raise SystemExit(f"sample: {described} is a backward language model (it reads text right to left): it would "
+                         "write a prompt's past, not its future; sample from the forward model of the pair")
+    print(f"sample: {described}", file=sys.stderr)
     model.to(device)
-    model.eval()  # for the LSTM this also turns off all its dropouts, weight drop included
     if compile:
         model.compile()  # model.__call__, which both generators go through; Dynamo breaks its graph at nn.LSTM
     block_size = model.config.block_size if model_type == "gpt" else None  # the LSTM has no context window
@@ -118,14 +142,24 @@ if __name__ == "__main__":
     except ValueError as e:  # only the char tokenizer refuses text (it has no <unk>); its message ends with the list
         missing = str(e).partition(": ")[2] or e
         raise SystemExit(f"sample: the prompt has characters outside the model's vocabulary: {missing}")
+    if meta["tokenizer"] == "word":  # a word-level vocabulary reads any word it lacks as <unk>: say which
+        known = set(meta["vocab"])
+        unknown = list(dict.fromkeys(w for w in start.split() if w not in known))  # each once, in order
+        if unknown:  # the first ten are named, so the note stays one line
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            print(f"sample: not in the vocabulary, read as <unk>: {', '.join(map(repr, unknown[:10]))}{more}",
+                  file=sys.stderr)
     stand_in = not tokens
-    if stand_in:  # the model needs at least one token to condition on
+    if stand_in:  # the model needs at least one token to condition on: the documented default (see the docstring)
         if meta["tokenizer"] == "gpt2":
-            tokens = [meta["eot_token"]]  # the document boundary GPT-2 was trained with
+            tokens, named = [meta["eot_token"]], "<|endoftext|>"  # the document boundary GPT-2 was trained with
         elif meta["tokenizer"] == "gpt1":
-            tokens = encode("\n")  # GPT-1 has no document token: a line break
-        else:  # a line break; word vocabularies have no "\n" but start with <eos>, their line break
-            tokens = [meta["vocab"].index("\n") if "\n" in meta["vocab"] else 0]
+            tokens, named = encode("\n"), "a line break"  # GPT-1 has no document token
+        elif "\n" in meta["vocab"]:
+            tokens, named = [meta["vocab"].index("\n")], "a line break"
+        else:  # word vocabularies have no "\n" but start with <eos>, their line break
+            tokens, named = [0], f"token 0, {meta['vocab'][0]}"
+        print(f"sample: empty prompt: starting from {named}", file=sys.stderr)
     if block_size is not None and len(tokens) > block_size:
         print(f"sample: the prompt is {len(tokens)} tokens, longer than block_size={block_size}; "
               f"keeping its last {block_size}", file=sys.stderr)

@@ -62,6 +62,19 @@ def test_perplexity_equals_exp_mean_token_loss():
     assert n2 == 40 and math.isfinite(nll2) and nll2 != pytest.approx(nll, rel=1e-6)
 
 
+def test_sliding_windows_count_each_token_once_with_its_context():
+    """stride < block_size: each window's counted positions, scored by a direct forward pass over that window."""
+    model, tokens = tiny_gpt(), np.random.default_rng(2).integers(20, size=37).astype(np.uint16)
+    nll, n = perplexity(model, "gpt", tokens, 8, 3, 4, **CPU)
+    t, direct = torch.from_numpy(tokens.astype(np.int64)), 0.0
+    with torch.no_grad():
+        for start, end, first in windows(len(tokens), 8, 3):
+            logits = model(t[start:end][None], t[start + 1:end + 1][None])[0][0]  # every position's logits
+            counted = slice(first - start - 1, end - start)  # the positions predicting tokens first..end
+            direct += F.cross_entropy(logits[counted], t[first:end + 1], reduction="sum").item()
+    assert n == 36 and nll == pytest.approx(direct, rel=1e-5)
+
+
 def test_lstm_perplexity_carries_its_state():
     torch.manual_seed(0)
     model = AWDLSTM(LSTMConfig(vocab_size=20, emb_size=8, hidden_size=12, n_layers=2)).eval()
@@ -80,11 +93,15 @@ VOCAB = ["a", "b", " ", "c", "d", "e", "x"]
 
 
 class Successor(nn.Module):
-    """A stand-in GPT that is sure each token is followed by the next one in VOCAB: after "ab" it expects " cde"."""
+    """A stand-in GPT that is sure each token is followed by the next one in VOCAB: after "ab" it expects " cde".
+    Its hidden state is the next token, one-hot; GPT.encode and GPT.logits are what eval.py calls."""
     config = GPTConfig(block_size=16, vocab_size=len(VOCAB))
 
-    def forward(self, idx, targets=None):
-        return 10.0 * F.one_hot((idx + 1) % len(VOCAB), len(VOCAB)).float(), None
+    def encode(self, idx):
+        return F.one_hot((idx + 1) % len(VOCAB), len(VOCAB)).float()  # (B, T, C = V)
+
+    def logits(self, h):
+        return 10.0 * h
 
 
 def encode(text):
@@ -106,6 +123,36 @@ def test_multiple_choice_picks_the_ending_the_model_prefers():
     summed, normalised = pick(scores, 2)
     assert summed.tolist() == [1, 0]  # the short ending loses less in total: one wrong token against two
     assert normalised.tolist() == [1, 1]  # per token, the long ending's single mistakes weigh less
+
+
+def tiny_lstm(vocab_size=20):
+    torch.manual_seed(0)
+    return AWDLSTM(LSTMConfig(vocab_size=vocab_size, emb_size=8, hidden_size=12, n_layers=2)).eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt", "awd_lstm"])
+def test_score_matches_each_pair_alone(kind):
+    """Pairs of different lengths, batched (sorted by length, padded, logits only at the continuation): each one's
+    log-probabilities and greedy flag as a full forward pass over that pair alone gives them, in the order given."""
+    model = tiny_gpt(block_size=16) if kind == "gpt" else tiny_lstm()
+    rng = np.random.default_rng(3)
+    pairs = [(rng.integers(20, size=c).tolist(), rng.integers(20, size=k).tolist())
+             for c, k in [(9, 2), (1, 1), (14, 3), (4, 5), (6, 1)]]
+    greedy = model(torch.tensor([[1, 2, 3]]), *([] if kind == "gpt" else [model.init_hidden(1)]))[0][0, -1].argmax()
+    pairs.append(([1, 2, 3], [greedy.item()]))  # one continuation the model is sure to get right
+    scores = score(model, kind, pairs, 16 if kind == "gpt" else 0, 4, **CPU)
+    for (context, continuation), (logp, right) in zip(pairs, scores):
+        full = torch.tensor([context + continuation])
+        with torch.no_grad():
+            if kind == "gpt":
+                logits = model(full[:, :-1], full[:, 1:])[0][0]
+            else:
+                logits = model(full[:, :-1], model.init_hidden(1))[0][0]
+        direct = F.log_softmax(logits, -1)[-len(continuation):]
+        target = torch.tensor(continuation)
+        assert np.allclose(logp, direct[torch.arange(len(continuation)), target].numpy(), atol=1e-5)
+        assert right == (direct.argmax(-1) == target).all().item()
+    assert scores[-1][1]
 
 
 def test_a_gpt_reads_only_its_last_block_size_tokens():
@@ -244,3 +291,59 @@ def test_eval_reads_an_lstm_checkpoint(setup):
     rows = {r["eval"]: r for r in json.loads((setup / "lstm.json").read_text())["results"]}
     assert rows["tiny val k=50"]["shots_used"] == 20  # no window: all 20 train examples fit
     assert math.isfinite(rows["chars val"]["bpb"])
+
+
+def test_eval_vocabulary_mismatch_one_line(setup):
+    """A dataset numericalised with another vocabulary is refused (prepare.check_vocab), naming both."""
+    (setup / "other.txt").write_text("xyz " * 200)
+    prepare.prepare("text", inputs=[str(setup / "other.txt")], tokenizer="char", out="other_chars")
+    message = script_error(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}", "--device=cpu",
+                                                           "--dataset=other_chars", "--split=val"])
+    assert message.startswith(f"checkpoint: {setup / 'gpt.pt'} was trained on a char vocabulary of ")
+    assert "dataset 'other_chars' has a char vocabulary of" in message
+    assert "prepare the text with the model's tokenizer" in message
+
+# -----------------------------------------------------------------------------
+# a backward AWD-LSTM (ULMFiT §3.4): it reads text right to left
+
+
+@pytest.fixture
+def backward_lstm(setup):
+    meta = prepare.load_meta("chars")
+    config = LSTMConfig(vocab_size=meta["vocab_size"], emb_size=8, hidden_size=12, n_layers=2)
+    torch.manual_seed(0)
+    model = AWDLSTM(config).eval()
+    with torch.no_grad():  # far from uniform, so which way it reads changes its loss
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.5)
+    save_checkpoint(str(setup / "backward.pt"), {"model": model.state_dict(), "model_args": dataclasses.asdict(
+        config), "meta": meta, "model_type": "awd_lstm", "backwards": True, "iter_num": 0, "best_val_loss": 0.0})
+    return setup / "backward.pt", model
+
+
+def test_backward_lstm_perplexity_reads_the_reversed_stream(setup, backward_lstm):
+    path, model = backward_lstm
+    out = setup / "backward.json"
+    assert run_script(os.path.join(REPO, "eval.py"), [f"--init_from={path}", "--dataset=chars", "--split=val",
+                                                      f"--out={out}", "--device=cpu"]) == 0
+    report = json.loads(out.read_text())
+    row, = report["results"]
+    assert row["eval"] == "chars val (backward)" and report["backwards"] is True
+    tokens = torch.from_numpy(prepare.load_split("chars", "val").astype(np.int64))
+    with torch.no_grad():  # the model over the val text from its last token to its first, in one pass
+        def loss(t):
+            return F.cross_entropy(model(t[None, :-1], model.init_hidden(1))[0][0], t[1:]).item()
+        backward, forward = loss(tokens.flip(0)), loss(tokens)
+    assert row["tokens"] == len(tokens) - 1 and row["loss"] == pytest.approx(backward, rel=1e-5)
+    assert abs(backward - forward) > 1e-3  # the direction matters: reading it forwards gives another loss (by 0.012)
+
+
+@pytest.mark.parametrize("args", [["--lambada={setup}/lambada.jsonl"], ["--choices={setup}/choices.jsonl"],
+                                  ["--task=tiny", "--template={{text}} {{label}}"],
+                                  ["--dataset=chars", "--split=val", "--lambada={setup}/lambada.jsonl"]])
+def test_backward_lstm_refuses_continuations(setup, backward_lstm, args):
+    message = script_error(os.path.join(REPO, "eval.py"), [f"--init_from={backward_lstm[0]}", "--device=cpu",
+                                                           *(a.format(setup=setup) for a in args)])
+    assert f"{backward_lstm[0]} is a backward language model (it reads text right to left)" in message
+    assert "--dataset" in message and not (setup / "eval.json").exists()  # refused before anything ran

@@ -13,7 +13,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from sample import stream_piece  # noqa: E402
+from prepare import get_tokenizer  # noqa: E402
+from sample import load_model, stream_piece  # noqa: E402
 import train_lstm  # noqa: E402
 from train_gpt import GPT, GPTConfig, load_checkpoint, save_checkpoint  # noqa: E402
 from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
@@ -108,9 +109,44 @@ def test_one_character_per_token(run, request, monkeypatch, capsys):
 
 def test_empty_prompt_starts_from_newline(char_run, monkeypatch, capsys):
     out_dir, model = char_run
-    samples, _ = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=", "--temperature=0",
-                            "--num_samples=1", "--max_new_tokens=10")
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=", "--temperature=0",
+                              "--num_samples=1", "--max_new_tokens=10")
     assert samples == [chars(greedy_reference(model, [VOCAB.index("\n")], 10)[1:])]  # the stand-in is not printed
+    assert "sample: empty prompt: starting from a line break\n" in err  # said, on stderr
+
+
+WORDS = ["<eos>", "<unk>", "the", "cat", "sat", "on", "a", "mat"]  # as prepare.py's word vocabularies: <eos> first
+
+
+@pytest.fixture(scope="module")
+def word_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("out-word")
+    model = tiny_gpt(len(WORDS))
+    save(out_dir / "best.pt", model, {"tokenizer": "word", "vocab_size": len(WORDS), "vocab": WORDS,
+                                      "dtype": "uint16"})
+    return str(out_dir), model
+
+
+def test_word_prompt_names_its_unknown_words(word_run, monkeypatch, capsys):
+    out_dir, model = word_run
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=the dog sat on the rug dog",
+                              "--temperature=0", "--num_samples=1", "--max_new_tokens=5")
+    notes = [line for line in err.splitlines() if "<unk>" in line]
+    assert notes == ["sample: not in the vocabulary, read as <unk>: 'dog', 'rug'"]  # each once, in order
+    prompt = [WORDS.index(w) for w in "the <unk> sat on the <unk> <unk>".split()]
+    assert samples == [" ".join(WORDS[i] for i in greedy_reference(model, prompt, 5))]  # then it samples
+    _, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=the cat", "--num_samples=1",
+                        "--max_new_tokens=2")
+    assert "<unk>" not in err  # nothing to say
+
+
+def test_word_empty_prompt_starts_from_eos(word_run, monkeypatch, capsys):
+    out_dir, model = word_run
+    samples, err = run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--start=", "--temperature=0",
+                              "--num_samples=1", "--max_new_tokens=4")
+    assert "sample: empty prompt: starting from token 0, <eos>" in err
+    _, decode = get_tokenizer({"tokenizer": "word", "vocab": WORDS})
+    assert samples == [decode(greedy_reference(model, [0], 4))[1:]]  # the stand-in, a line break, is not printed
 
 
 def test_prompt_from_file(char_run, monkeypatch, capsys, tmp_path):
@@ -225,8 +261,9 @@ def test_gpt2_checkpoint_greedy(monkeypatch, capsys, tmp_path):
                                         "dtype": "uint16"})
     args = [f"--out_dir={tmp_path}", "--temperature=0", "--num_samples=1", "--max_new_tokens=20"]
     # an empty prompt starts from <|endoftext|>, which is not printed
-    samples, _ = run_sample(monkeypatch, capsys, *args, "--start=")
+    samples, err = run_sample(monkeypatch, capsys, *args, "--start=")
     assert samples == [enc.decode(greedy_reference(model, [enc.eot_token], 20)[1:])]
+    assert "sample: empty prompt: starting from <|endoftext|>\n" in err
     samples, _ = run_sample(monkeypatch, capsys, *args, "--start=Hello")
     assert samples == [enc.decode(greedy_reference(model, enc.encode("Hello"), 20))]
 
@@ -314,3 +351,28 @@ def test_gpt_loader_still_rejects_lstm(lstm_run):
         load_checkpoint(path)
     assert load_checkpoint(path, model_type=None)["model_type"] == "awd_lstm"  # what sample.py asks for
     assert train_lstm.load_checkpoint(path)["model_type"] == "awd_lstm"  # and the fixture is a real LSTM checkpoint
+
+
+def test_backward_lstm_is_refused_one_line(lstm_run, monkeypatch, capsys, tmp_path):
+    """A backward AWD-LSTM (ULMFiT §3.4, checkpoint key backwards) would write a prompt's past: refused."""
+    ckpt = torch.load(os.path.join(lstm_run[0], "best.pt"), weights_only=True)
+    train_lstm.save_checkpoint(str(tmp_path / "best.pt"), {**ckpt, "backwards": True})
+    with pytest.raises(SystemExit) as e:
+        run_sample(monkeypatch, capsys, f"--out_dir={tmp_path}", "--max_new_tokens=5")
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"sample: {tmp_path / 'best.pt'}")
+    assert "is a backward language model (it reads text right to left): " in message
+    assert capsys.readouterr().out == ""
+
+
+def test_load_model_reads_a_run_folder_by_one_rule(char_run, lstm_run, tmp_path):
+    """A folder is its best.pt, else its latest.pt; a file is itself; the kind comes from the checkpoint."""
+    shutil.copy(os.path.join(lstm_run[0], "best.pt"), tmp_path / "latest.pt")
+    model, kind, meta, described = load_model(str(tmp_path))
+    assert kind == "awd_lstm" and not model.training and model.backwards is False
+    assert described == f"{tmp_path / 'latest.pt'} (iter 3, best val loss 2.0000)" and meta["vocab"] == VOCAB
+    shutil.copy(os.path.join(char_run[0], "best.pt"), tmp_path / "best.pt")
+    assert load_model(str(tmp_path))[1] == "gpt"  # best.pt first
+    assert load_model(str(tmp_path / "latest.pt"))[1] == "awd_lstm"
+    with pytest.raises(SystemExit, match=r"^checkpoint: .*missing\.pt does not exist: give a run folder"):
+        load_model(str(tmp_path / "missing.pt"))
