@@ -2,6 +2,7 @@
 The AWD-LSTM language model that ULMFiT pretrains, and its training loop.
 
 $ python train_lstm.py config/lstm_shakespeare_char.py                       # a quick CPU run
+$ python train_lstm.py config/lstm_shakespeare_char.py --backwards=True --out_dir=out-lstm-bwd  # its backward LM
 $ python prepare.py ptb --from ../shared/data/ptb && python train_lstm.py config/awd_lstm_ptb.py
 
 Merity, Keskar & Socher 2017, "Regularizing and Optimizing LSTM Language Models" (AWD-LSTM): a 3-layer LSTM
@@ -182,6 +183,7 @@ if __name__ == "__main__":
     eval_only = False  # evaluate latest.pt (resume) on val and test, then exit
     # data
     dataset = "shakespeare_char"
+    backwards = False  # read every split right to left: the backward LM that ULMFiT pairs with the forward one (§3.4)
     batch_size = 32
     bptt = 70  # base BPTT length (§4.1)
     eval_batch_size = 10  # as awd-lstm-lm: validation in 10 streams
@@ -233,6 +235,8 @@ if __name__ == "__main__":
 
     def batchify(split, streams):
         data = torch.from_numpy(load_split(dataset, split, meta).astype(np.int32))
+        if backwards:  # the same tokens, last first: each is predicted from those that follow it in the text
+            data = data.flip(0)
         n = len(data) // streams
         if n < 2:
             raise SystemExit(f"data: the {split} split of '{dataset}' is too short for {streams} streams")
@@ -256,6 +260,9 @@ if __name__ == "__main__":
             if ckpt["model_args"][k] != model_args[k]:
                 raise SystemExit(f"resume: {latest_path} has {k}={ckpt['model_args'][k]} but the config says "
                                  f"{model_args[k]}: use the settings of the run you resume")
+        if ckpt.get("backwards", False) != backwards:  # checkpoints from before the setting read forwards
+            raise SystemExit(f"resume: {latest_path} was trained with backwards={ckpt.get('backwards', False)} but "
+                             f"the config says backwards={backwards}: use the direction of the run you resume")
     elif os.path.exists(latest_path) and not eval_only:  # never overwrite an earlier run's checkpoints
         raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
                          f"or choose another --out_dir, or delete {out_dir}")
@@ -274,14 +281,19 @@ if __name__ == "__main__":
         # the optimizer state as 'ax', is what gets evaluated and, in the end, used (§3)
         return torch.optim.ASGD(model.parameters(), lr=learning_rate, t0=0, lambd=0.0, weight_decay=weight_decay)
 
-    # training state: everything a resume needs to continue exactly where it stopped
-    state = dict(iter_num=0, epoch=1, pos=0, optimizer_name=optimizer_name, val_losses=[], best_val_loss=float("inf"))
+    # the loop's state, which save() packs into the checkpoint with everything else an exact resume needs: steps
+    # taken, the epoch and the position in it, the optimizer (sgd becomes asgd), each epoch's validation loss
+    iter_num, epoch, pos, val_losses, best_val_loss = 0, 1, 0, [], float("inf")
     rng = np.random.default_rng(seed)  # BPTT lengths
     hidden = model.init_hidden(batch_size)
-    if ckpt is not None:
+    if ckpt is None:
+        optimizer = make_optimizer(optimizer_name)
+    else:
         model.load_state_dict(ckpt["model"])
-        state = ckpt["state"]
-        optimizer = make_optimizer(state["optimizer_name"])
+        loop = ckpt.get("state", ckpt)  # older checkpoints keep the loop state in a dict of its own, "state"
+        iter_num, epoch, pos, optimizer_name = loop["iter_num"], loop["epoch"], loop["pos"], loop["optimizer_name"]
+        val_losses, best_val_loss = loop["val_losses"], loop["best_val_loss"]
+        optimizer = make_optimizer(optimizer_name)
         optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt["scaler"]:
             scaler.load_state_dict(ckpt["scaler"])
@@ -290,8 +302,6 @@ if __name__ == "__main__":
         if device_type == "cuda" and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
         hidden = [(h.to(device), c.to(device)) for h, c in ckpt["hidden"]]
-    else:
-        optimizer = make_optimizer(optimizer_name)
     ckpt = None
 
     # the loss head: Dynamo cannot trace nn.LSTM (it would graph-break and run cuDNN eagerly anyway), so we
@@ -323,7 +333,7 @@ if __name__ == "__main__":
 
     def averaged(fn):
         """Run fn with the model's weights replaced by ASGD's running averages, when averaging has begun (§3)."""
-        if state["optimizer_name"] != "asgd" or not optimizer.state:  # no average before the first ASGD step
+        if optimizer_name != "asgd" or not optimizer.state:  # no average before the first ASGD step
             return fn()
         saved = [p.detach().clone() for p in model.parameters()]
         with torch.no_grad():
@@ -347,10 +357,11 @@ if __name__ == "__main__":
         if device_type == "cuda":
             rng_state["cuda"] = torch.cuda.get_rng_state(device)
         save_checkpoint(path, dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                                   scaler=scaler.state_dict(), model_args=model_args, state=state,
-                                   hidden=[(h.cpu(), c.cpu()) for h, c in detach(hidden)], rng=rng_state,
-                                   iter_num=state["iter_num"], best_val_loss=state["best_val_loss"],
-                                   config=config, meta=meta, model_type="awd_lstm"))
+                                   scaler=scaler.state_dict(), model_args=model_args, iter_num=iter_num, epoch=epoch,
+                                   pos=pos, optimizer_name=optimizer_name, val_losses=val_losses,
+                                   best_val_loss=best_val_loss, hidden=[(h.cpu(), c.cpu()) for h, c in detach(hidden)],
+                                   rng=rng_state, backwards=backwards, config=config, meta=meta,
+                                   model_type="awd_lstm"))
 
     def log_json(record):
         with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
@@ -366,7 +377,7 @@ if __name__ == "__main__":
         results = averaged(lambda: {**report("val", evaluate(val_data)),
                                     **(report("test", evaluate(test_data)) if test_data is not None else {})})
         print(" | ".join(f"{k} {v:.4f}" for k, v in results.items() if v is not None))
-        log_json({"iter": state["iter_num"], **results})
+        log_json({"iter": iter_num, **results})
         sys.exit(0)
 
     # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
@@ -379,26 +390,40 @@ if __name__ == "__main__":
             sys.exit(130)
         raise SystemExit(message)
 
-    # the loop: epochs over the batchified stream, variable-length BPTT windows, evaluation after each epoch
+    # the loop: epochs over the batchified stream, variable-length BPTT windows, evaluation after each epoch. The
+    # CPU queues steps ahead of the GPU: the loss stays on the device, summed, and is read (a wait) only at log
+    # lines, where a NaN is caught, and before each save, so a checkpoint never holds weights a NaN has reached
     model.train()
     t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
+    loss_sum = torch.zeros((), device=device)  # the raw losses of the steps since the last log line, summed
     train_seconds = 0.0  # this run's, for max_seconds
+    epoch_end = train_data.size(1) - 2  # windows start before this, so each has 2 inputs at least, as TAR needs
 
     def budget_left():
-        return not (max_iters and state["iter_num"] >= max_iters) and not (max_seconds and train_seconds >= max_seconds)
+        return not (max_iters and iter_num >= max_iters) and not (max_seconds and train_seconds >= max_seconds)
 
-    while state["epoch"] <= epochs and budget_left():
-        while state["pos"] < train_data.size(1) - 2 and budget_left():
+    def read_loss():
+        """The mean raw loss of the steps since the last log line, read from the device (a wait for the GPU); a NaN
+        or an infinity among them stops the run without saving, so latest.pt stays the last good checkpoint."""
+        lossf = loss_sum.item() / steps_since_log
+        if not math.isfinite(lossf):
+            kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
+                    else "no checkpoint was written")
+            stop(f"loss is {lossf} in steps {iter_num - steps_since_log + 1}-{iter_num}: stopping without saving; "
+                 f"{kept}. Try a lower learning_rate or dtype=float32", 1)
+        return lossf
+
+    while epoch <= epochs and budget_left():
+        while pos < epoch_end and budget_left():
             t_step = time.time()
-            seq_len = min(bptt_length(bptt, rng), train_data.size(1) - 1 - state["pos"])
-            if state["optimizer_name"] == "adam":
-                lr = stlr(state["iter_num"], total_steps, learning_rate, cut_frac, stlr_ratio)
+            seq_len = min(bptt_length(bptt, rng), train_data.size(1) - 1 - pos)
+            if optimizer_name == "adam":
+                lr = stlr(iter_num, total_steps, learning_rate, cut_frac, stlr_ratio)
             else:
                 lr = learning_rate
             for group in optimizer.param_groups:  # a longer window is a bigger step: scale the lr with it (§4.1)
                 group["lr"] = lr * seq_len / bptt
-            i = state["pos"]
-            x, y = train_data[:, i:i + seq_len].long(), train_data[:, i + 1:i + 1 + seq_len]
+            x, y = train_data[:, pos:pos + seq_len].long(), train_data[:, pos + 1:pos + 1 + seq_len]
             hidden = detach(hidden)
             with ctx:
                 hidden, raw_output, output = model.encode(x, hidden)
@@ -412,47 +437,46 @@ if __name__ == "__main__":
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            state["pos"] += seq_len
-            state["iter_num"] += 1
+            loss_sum += raw_loss.detach()
+            pos += seq_len
+            iter_num += 1
             steps_since_log += 1
             tokens_since_log += x.numel()
-            lossf = raw_loss.item()
-            train_seconds += time.time() - t_step
-            if not math.isfinite(lossf):
-                kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
-                stop(f"loss is {lossf} at step {state['iter_num']}: stopping without saving; {kept}. "
-                     "Try a lower learning_rate or dtype=float32", 1)
-            if state["iter_num"] % log_interval == 0:
-                dt = time.time() - t_log
-                print(f"epoch {state['epoch']} step {state['iter_num']} | loss {lossf:.4f} | ppl {math.exp(lossf):.1f} | "
-                      f"lr {lr:.2e} | {dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s",
-                      flush=True)
-                log_json({"iter": state["iter_num"], "epoch": state["epoch"], "loss": lossf, "lr": lr,
-                          "ms": dt / steps_since_log * 1000, "tok_s": tokens_since_log / dt})
+            if iter_num % log_interval == 0:
+                lossf, dt = read_loss(), time.time() - t_log
+                print(f"epoch {epoch} step {iter_num} | loss {lossf:.4f} | ppl {math.exp(lossf):.1f} | lr {lr:.2e} | "
+                      f"{dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s", flush=True)
+                log_json({"iter": iter_num, "epoch": epoch, "loss": lossf, "lr": lr, "ms": dt / steps_since_log * 1000,
+                          "tok_s": tokens_since_log / dt})
                 t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
+                loss_sum.zero_()
+            train_seconds += time.time() - t_step  # the wait for the GPU at log lines included
             if ctrl_c.pressed:
+                if steps_since_log:  # stops here if a NaN came since the last log line
+                    read_loss()
                 save(latest_path)
-                stop(f"interrupted at step {state['iter_num']}: saved {latest_path}; continue with --init_from=resume", 130)
+                stop(f"interrupted at step {iter_num}: saved {latest_path}; continue with --init_from=resume", 130)
 
-        # end of an epoch (or of max_iters): evaluate, keep the best, and decide on averaging
+        # end of an epoch (or of max_iters): check the unlogged steps, evaluate, keep the best, decide on averaging
+        if steps_since_log:  # as at Ctrl-C
+            read_loss()
         val_loss = averaged(lambda: evaluate(val_data))
         if not math.isfinite(val_loss):
-            stop(f"validation loss is {val_loss} at step {state['iter_num']}: stopping without saving", 1)
-        state["val_losses"].append(val_loss)
+            stop(f"validation loss is {val_loss} at step {iter_num}: stopping without saving", 1)
+        val_losses.append(val_loss)
         results = report("val", val_loss)
-        print(f"epoch {state['epoch']} step {state['iter_num']} | val loss {val_loss:.4f} | val ppl "
-              f"{results['val_ppl']:.2f}" + (f" | val bpb {results['val_bpb']:.4f}" if results["val_bpb"] else ""))
-        log_json({"iter": state["iter_num"], "epoch": state["epoch"], **results})
-        if (state["optimizer_name"] == "sgd" and nt_asgd_should_switch(state["val_losses"], nonmono)):
-            print(f"switching to averaged SGD at epoch {state['epoch']} (non-monotone trigger, nonmono={nonmono})")
-            state["optimizer_name"] = "asgd"
+        print(f"epoch {epoch} step {iter_num} | val loss {val_loss:.4f} | val ppl {results['val_ppl']:.2f}"
+              + (f" | val bpb {results['val_bpb']:.4f}" if results["val_bpb"] else ""))
+        log_json({"iter": iter_num, "epoch": epoch, **results})
+        if optimizer_name == "sgd" and nt_asgd_should_switch(val_losses, nonmono):
+            print(f"switching to averaged SGD at epoch {epoch} (non-monotone trigger, nonmono={nonmono})")
+            optimizer_name = "asgd"
             optimizer = make_optimizer("asgd")
-        finished_epoch = state["pos"] >= train_data.size(1) - 2
-        if finished_epoch:  # a new epoch starts from the beginning of the text with a fresh state
-            state["epoch"], state["pos"] = state["epoch"] + 1, 0
+        if pos >= epoch_end:  # a new epoch starts from the beginning of the text with a fresh state
+            epoch, pos = epoch + 1, 0
             hidden = model.init_hidden(batch_size)
-        if val_loss < state["best_val_loss"]:
-            state["best_val_loss"] = val_loss
+        if val_loss < best_val_loss:
+            best_val_loss = val_loss
             averaged(lambda: save(best_path))  # the weights that scored it: ASGD's averages once averaging
         save(latest_path)
 
@@ -464,4 +488,4 @@ if __name__ == "__main__":
         results = report("test", evaluate(test_data))
         print(f"test loss {results['test_loss']:.4f} | test ppl {results['test_ppl']:.2f}"
               + (f" | test bpb {results['test_bpb']:.4f}" if results["test_bpb"] else ""))
-        log_json({"iter": state["iter_num"], **results})
+        log_json({"iter": iter_num, **results})

@@ -541,7 +541,8 @@ def test_flex_attention_forward_and_backward_equal_reference_on_gpu():
 # 13. every config builds; GPT-3's sizes are Table 2.1's
 
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "config", "*.py")))
-SCRIPTS = {name: setting_defaults(os.path.join(REPO, f"{name}.py")) for name in ("train_gpt", "train_lstm", "finetune")}
+SCRIPTS = {name: setting_defaults(os.path.join(REPO, f"{name}.py"))
+           for name in ("train_gpt", "train_lstm", "finetune", "eval")}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
