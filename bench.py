@@ -22,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from prepare import REPO_DIR, configure, precision, setting_defaults
+from prepare import REPO_DIR, check_settings, configure, precision, setting_defaults
 from train_gpt import GPT, GPTConfig, peak_flops
 
 # -----------------------------------------------------------------------------
@@ -30,7 +30,7 @@ from train_gpt import GPT, GPTConfig, peak_flops
 
 
 def memory_per_gpu(n_params, cfg, micro_batch, gpus, checkpointing, sharded):
-    """GB per GPU of a GPT trained in bf16 with fp32 master weights, micro_batch sequences of cfg.block_size per
+    """GiB per GPU of a GPT trained in bf16 with fp32 master weights, micro_batch sequences of cfg.block_size per
     GPU. States: fp32 weights, gradients and Adam's two moments, 16 bytes per parameter, whole on every GPU (DDP)
     or sharded over `gpus` (FSDP), which then also gathers two blocks' bf16 weights (the one computing, the next).
     Activations per layer (Korthikanti et al. 2022, Table 2, with flash attention: no T^2 term): 34 x T x C bytes
@@ -43,8 +43,9 @@ def memory_per_gpu(n_params, cfg, micro_batch, gpus, checkpointing, sharded):
     per_layer = 34 * tokens * C
     activations = (2 * tokens * C * L + per_layer) if checkpointing else per_layer * L
     logits = 6 * tokens * cfg.vocab_size
-    return {"states": states / 1e9, "gathered": gathered / 1e9, "activations": (activations + logits) / 1e9,
-            "total": (states + gathered + activations + logits) / 1e9}
+    gib = 2 ** 30  # as torch.cuda.max_memory_allocated reports, so estimates and measurements compare
+    return {"states": states / gib, "gathered": gathered / gib, "activations": (activations + logits) / gib,
+            "total": (states + gathered + activations + logits) / gib}
 
 
 def gpt3_sizes(gpus):
@@ -142,14 +143,23 @@ if __name__ == "__main__":
     _own = {k: v for k, v in globals().items() if k not in _before and not k.startswith("_")}
     _kind = next((a.partition("=")[2] for a in sys.argv[1:] if a.startswith("--model_kind=")), "gpt")
     if _kind not in ("gpt", "lstm"):
-        raise SystemExit(f"bench: model_kind must be gpt or lstm, not '{_kind}'")
+        raise SystemExit(f"config: model_kind={_kind!r} must be one of gpt, lstm")
     _script = os.path.join(REPO_DIR, f"train_{_kind}.py")
     config = configure({**setting_defaults(_script), **_own}, scripts=[os.path.abspath(__file__), _script])
     globals().update(config)
+    # the settings that shape a step, as the training scripts check them (a GPT's or an LSTM's, whichever is here)
+    _rules = {"warmup": "nonneg", "steps": "positive", "gpus": "positive", "vocab_size": "nonneg",
+              "batch_size": "positive", "block_size": "positive", "bptt": "positive", "n_layer": "positive",
+              "n_head": "positive", "n_embd": "positive", "emb_size": "positive", "hidden_size": "positive",
+              "n_layers": "positive", "dropout": "prob", "dropout_emb": "prob", "dropout_in": "prob",
+              "dropout_hidden": "prob", "dropout_out": "prob", "weight_drop": "prob", "learning_rate": "nonneg",
+              "dtype": ("auto", "float32", "bfloat16", "float16"),
+              "compile_mode": ("default", "reduce-overhead", "max-autotune")}
+    check_settings(config, {k: rule for k, rule in _rules.items() if k in config})
 
     if sizes:
         print(f"GPT-3 (Table 2.1) on {gpus} GPUs as each config trains it (fsdp: sharded; else a whole copy per GPU), "
-              "bf16 with fp32 master weights, the config's batch_size per GPU; GB per GPU, estimated")
+              "bf16 with fp32 master weights, the config's batch_size per GPU; GiB per GPU, estimated")
         print(f"{'config':<16} {'parameters':>15} {'layers':>6} {'d_model':>7} {'heads':>5} {'fsdp':>5} {'ckpt':>5} "
               f"{'batch':>5} {'states':>7} {'acts':>6} {'total':>6}")
         for name, n, cfg, mem in gpt3_sizes(gpus):
