@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 import train_gpt
-from prepare import (DATA_DIR, check_vocab, configure, download, get_tokenizer, jsonl, load_meta, load_split,
-                     load_task, precision, read_records, utf8)
+from prepare import (DATA_DIR, Progress, check_settings, check_vocab, configure, download, get_tokenizer, jsonl,
+                     load_meta, load_split, load_task, precision, read_records, utf8)
 from sample import load_model
 
 LAMBADA_URL = "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl"  # GPT-2's own copy
@@ -48,12 +48,12 @@ def logits_at(model, kind, h):
 
 
 @torch.no_grad()
-def score(model, kind, pairs, block_size, batch_size, device, ctx):
+def score(model, kind, pairs, block_size, batch_size, device, ctx, what="scoring"):
     """For each (context, continuation) of token ids: the log-probability of each continuation token given all
     before it, and whether it was the greedy choice. A GPT sees the last block_size tokens before each one.
     Rows of similar length share a batch (less padding); the output layer and softmax over the vocabulary run only
     at the positions that predict a continuation token, a few of each row's (GPT-2's 50,257 logits per position
-    are most of a small model's cost)."""
+    are most of a small model's cost). A long run shows its progress, as `what`."""
     rows = []
     for context, continuation in pairs:
         full = (context + continuation)[-(block_size + 1):] if block_size else context + continuation
@@ -61,6 +61,7 @@ def score(model, kind, pairs, block_size, batch_size, device, ctx):
         rows.append((full[:-1], full[len(full) - n:]))  # the input, and the targets of its last n positions
     out = [None] * len(rows)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    progress = Progress(len(rows), what)
     for b in range(0, len(order), batch_size):
         batch = order[b:b + batch_size]
         width = max(len(rows[i][0]) for i in batch)
@@ -79,6 +80,8 @@ def score(model, kind, pairs, block_size, batch_size, device, ctx):
         sizes = [len(rows[i][1]) for i in batch]
         for i, end, size in zip(batch, np.cumsum(sizes), sizes):  # back to each pair, in the order given
             out[i] = (picked[end - size:end], bool(right[end - size:end].all()))
+        progress.update(len(batch))
+    progress.done()
     return out
 
 # -----------------------------------------------------------------------------
@@ -98,10 +101,12 @@ def windows(n, block_size, stride):
 
 
 @torch.no_grad()
-def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx):
+def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx, what="perplexity"):
     """(total negative log-likelihood in nats, tokens scored) over a token stream, every token after the first
-    predicted once: a GPT through sliding windows, an LSTM in one pass with its state carried."""
+    predicted once: a GPT through sliding windows, an LSTM in one pass with its state carried. A long run shows its
+    progress in tokens, as `what`."""
     nll, count = 0.0, 0
+    progress = Progress(len(tokens) - 1, what)
     if kind == "awd_lstm":
         chunk = 256  # tokens per call; the state carries over, so this trades memory for speed only
         hidden = model.init_hidden(1)
@@ -111,6 +116,8 @@ def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
                 logits, hidden = model(x[:, :-1], hidden)[:2]  # every position is counted: all its logits
             nll += F.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum").item()
             count += x.size(1) - 1
+            progress.update(x.size(1) - 1)
+        progress.done()
         return nll, count
     spans = windows(len(tokens), block_size, stride)
     for b in range(0, len(spans), batch_size):
@@ -127,6 +134,8 @@ def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
             logits = model.logits(model.encode(x)[counted])  # (N, V)
         nll += F.cross_entropy(logits.float(), y[counted], reduction="sum").item()
         count += counted.sum().item()
+        progress.update(counted.sum().item())
+    progress.done()
     return nll, count
 
 # -----------------------------------------------------------------------------
@@ -178,33 +187,39 @@ def fewshot_prompts(records, train, k, template, words, seed):
 
 if __name__ == "__main__":
     _before = set(globals())
+    # the model
     init_from = "out-shakespeare-char"  # a train_gpt.py/train_lstm.py out_dir or .pt, or published weights (gpt2...)
+    # what to evaluate: any of these four
     dataset = ""  # perplexity and bits per byte on this prepared dataset ("": skip)
-    split = "test"
-    block_size = 0  # 0: the GPT's context
-    stride = 0  # sliding-window step for a GPT (0: block_size // 2, so each token has at least half a window)
     lambada = ""  # "download", or the path of a local lambada_test.jsonl ("": skip)
     choices = ""  # a JSONL file of {"context", "choices", "label"} ("": skip)
     task = ""  # a prepared classification task for few-shot prompts ("": skip)
+    # how to score
+    split = "test"  # the dataset's split to score
+    block_size = 0  # 0: the GPT's context
+    stride = 0  # sliding-window step for a GPT (0: block_size // 2, so each token has at least half a window)
     template = "{text}\nAnswer: {label}"  # a typed \n (two characters, as a shell passes it) is a line break
     label_words = None  # {label: word}; None: each label is its own word
     shots = (0, 1, 4)  # demonstrations per prompt; as many as fit in a GPT's context
     max_examples = 0  # evaluate on this many (seeded) examples of each task (0: all)
-    batch_size = 16
-    seed = 1337
+    batch_size = 16  # sequences scored at once
+    seed = 1337  # which examples max_examples keeps, and which demonstrations each few-shot prompt draws
+    # output and system
     out = ""  # the JSON file ("": eval.json beside the checkpoint, or in the current folder)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "auto"  # bfloat16 on a GPU that has it, else float16 on GPU; float32 on CPU
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
+    check_settings(config, {
+        "block_size": "nonneg", "stride": "nonneg", "max_examples": "nonneg", "batch_size": "positive",
+        "shots": (lambda v: len(v) > 0 and all(type(k) is int and k >= 0 for k in v),
+                  "whole numbers >= 0, such as (0, 1, 4)"),
+        "dtype": ("auto", "float32", "bfloat16", "float16")})
     if not (dataset or lambada or choices or task):
         raise SystemExit("eval: nothing to evaluate: give --dataset, --lambada, --choices or --task")
     if task:
         template = template.replace("\\n", "\n")
         check_template(template)
-    shots = (shots,) if isinstance(shots, int) else tuple(shots)
-    if not shots or any(type(k) is not int or k < 0 for k in shots):
-        raise SystemExit(f"eval: shots must be whole numbers >= 0, such as (0, 1, 4); got {shots!r}")
 
     _, dtype, ctx = precision(device, dtype)
 
@@ -214,6 +229,11 @@ if __name__ == "__main__":
         raise SystemExit(f"eval: {source} is a backward language model (it reads text right to left): LAMBADA, "
                          "multiple choice and few-shot prompts score what follows a context, so they need a forward "
                          "one; a backward model takes --dataset (perplexity and bits per byte) only")
+    default_dir = os.path.dirname(source) if os.path.isfile(source) else "."  # published weights: here
+    out = out or os.path.join(default_dir, "eval.json")
+    if os.path.isdir(out) or not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):  # known before the work
+        raise SystemExit(f"config: out={out!r} cannot be written (a folder, or in a folder that is missing or not "
+                         "writable): give another --out")
     model.to(device)
     encode, _ = get_tokenizer(meta)
     if kind == "gpt":
@@ -259,7 +279,7 @@ if __name__ == "__main__":
         tokens = load_split(dataset, split, data_meta)
         if model.backwards:  # it reads text right to left (ULMFiT §3.4): the same tokens, scored from the end
             tokens = tokens[::-1]
-        nll, n = perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx)
+        nll, n = perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx, f"{dataset} {split}")
         n_bytes = (data_meta["splits"][split] or {}).get("bytes")
         name = f"{dataset} {split}" + (" (backward)" if model.backwards else "")
         row = {"eval": name, "tokens": n, "ppl": math.exp(nll / n), "loss": nll / n}
@@ -279,7 +299,7 @@ if __name__ == "__main__":
             raise SystemExit(f"eval: {path} needs one {{\"text\": passage}} per line, each with a final word")
         texts = subsample(texts)
         scores = score(model, kind, lambada_pairs(texts, lambda t: encoded(t, path)), block_size, batch_size, device,
-                       ctx)
+                       ctx, "lambada")
         nll = -sum(s.sum() for s, _ in scores)
         results.append({"eval": "lambada", "examples": len(texts), "acc": float(np.mean([ok for _, ok in scores])),
                         "ppl": math.exp(nll / len(texts))})  # per word, as GPT-2 reports it
@@ -289,7 +309,7 @@ if __name__ == "__main__":
         records = subsample(read_records(choices, True, "multiple_choice"))
         n_choices = len(records[0]["choices"])
         scores = score(model, kind, choice_pairs(records, lambda t: encoded(t, choices)), block_size, batch_size,
-                       device, ctx)
+                       device, ctx, os.path.basename(choices))
         summed, normalised = pick(scores, n_choices)
         labels = np.array([r["label"] for r in records])
         results.append({"eval": os.path.basename(choices), "examples": len(records),
@@ -316,6 +336,7 @@ if __name__ == "__main__":
         for k in shots:
             prompts = fewshot_prompts(records, splits["train"], k, template, words, seed)
             pairs, used, first, longest = [], [], "", max(len(w) for w in word_ids.values())
+            progress = Progress(len(prompts), f"{task} k={k}: prompts")
             for demos, query in prompts:
                 ids = encoded("\n\n".join(demos + [query]), f"{task} prompt")
                 while block_size and len(ids) + longest > block_size and demos:  # too long: drop the first one
@@ -324,10 +345,12 @@ if __name__ == "__main__":
                 used.append(len(demos))
                 first = first or "\n\n".join(demos + [query])  # kept in the JSON: what the model read
                 pairs += [(ids, word_ids[label]) for label in labels]
+                progress.update()
+            progress.done()
             if min(used) < k:
                 print(f"note: k={k} does not fit in block_size={block_size} for {sum(u < k for u in used)} of "
                       f"{len(used)} prompts: they hold as many demonstrations as fit (mean {np.mean(used):.1f})")
-            scores = score(model, kind, pairs, block_size, batch_size, device, ctx)
+            scores = score(model, kind, pairs, block_size, batch_size, device, ctx, f"{task} k={k}: scoring")
             chosen = np.array([s.sum() for s, _ in scores]).reshape(-1, len(labels)).argmax(1)
             results.append({"eval": f"{task} {eval_split} k={k}", "examples": len(records),
                             "acc": float((chosen == targets).mean()), "shots_used": float(np.mean(used)),
@@ -341,8 +364,6 @@ if __name__ == "__main__":
         size = r.get("examples", r.get("tokens"))
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float))
         print(f"{r['eval']:<28} {size:>15,}  {metrics}")
-    default_dir = os.path.dirname(source) if os.path.isfile(source) else "."  # published weights: here
-    out = out or os.path.join(default_dir, "eval.json")
     with open(out, "w") as f:
         json.dump({"model": described, "model_type": kind, "backwards": model.backwards, "parameters": params,
                    "meta": {k: v for k, v in meta.items() if k != "vocab"}, "config": config,

@@ -1,9 +1,10 @@
 """
 The one module the scripts share, in two halves, so that it reads top to bottom.
 
-First, what the scripts import: settings (configure); runs (code_version, CtrlC, precision); files and downloads
-(write_file, utf8, jsonl, download, hub_file); the char, word, gpt2 and gpt1 tokenizers (get_tokenizer); readers of
-prepared datasets (load_meta, load_split, check_vocab) and of prepared tasks (FIELDS, read_records, load_task).
+First, what the scripts import: settings (configure, check_settings); runs (code_version, lock_out_dir, Interrupt,
+precision, Progress, plot_losses); files and downloads (write_file, utf8, jsonl, download, hub_file); the char, word,
+gpt2 and gpt1 tokenizers (get_tokenizer); readers of prepared datasets (load_meta, load_split, check_vocab) and of
+prepared tasks (FIELDS, read_records, load_task).
 Second, what `python prepare.py` does: one registry of the published sources (SOURCES: each URL beside the sha256s of
 its files); datasets (documents, then token ids); tasks (one reader per task, in TASK_READERS); then prepare() and
 the command line.
@@ -41,6 +42,7 @@ import argparse
 import ast
 import csv
 import difflib
+import fcntl
 import hashlib
 import html
 import io
@@ -48,6 +50,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -139,10 +142,40 @@ def configure(defaults, argv=None, scripts=None):
     return config
 
 
+# what a setting may be, by kind, for check_settings: (test of the value, what the message says is allowed)
+ALLOWED = {"prob": (lambda v: 0 <= v < 1, "in [0, 1) (a probability)"),
+           "positive": (lambda v: v > 0, "> 0"),
+           "nonneg": (lambda v: v >= 0, ">= 0")}
+
+
+def check_settings(config, rules):
+    """Check a script's resolved settings before it writes anything: every mistake at once, one line each, such as
+    `config: dropout=2.0 must be in [0, 1) (a probability)`. rules maps a setting to a kind in ALLOWED, to a tuple
+    of the values allowed, or to (test, what is allowed) for anything else; a test that fails to run (a None where
+    a number belongs, a division by a zero setting) counts as a mistake."""
+    mistakes = []
+    for name, rule in rules.items():
+        if isinstance(rule, str):
+            test, allowed = ALLOWED[rule]
+        elif callable(rule[0]):
+            test, allowed = rule
+        else:
+            test, allowed = rule.__contains__, "one of " + ", ".join(map(str, rule))
+        try:
+            ok = test(config[name])
+        except (TypeError, ArithmeticError):
+            ok = False
+        if not ok:
+            mistakes.append(f"config: {name}={config[name]!r} must be {allowed}")
+    if mistakes:
+        raise SystemExit("\n".join(mistakes))
+
+
 def script_settings(path):
     """A script's settings as its source writes them: [(group, name, default as written, comment)], from the
-    assignments between `_before = set(globals())` and `config = configure(...)` in its __main__ block. A comment on
-    a line of its own heads the group of settings below it. --help prints them; bench.py and the tests use them."""
+    assignments between `_before = set(globals())` and `config = configure(...)` in its __main__ block (names
+    starting with _ are the script's own workings, as configure treats them). A comment on a line of its own heads
+    the group of settings below it. --help prints them; bench.py and the tests use them."""
     with open(path) as f:
         source = f.read()
     lines = source.split("\n")
@@ -155,10 +188,17 @@ def script_settings(path):
         for text in lines[after:node.lineno - 1]:
             if text.strip().startswith("#"):
                 group = text.strip("# ")
-        rest = lines[node.end_lineno - 1][node.end_col_offset:].strip()
-        settings.append((group, node.targets[0].id, ast.get_source_segment(source, node.value),
-                         rest[1:].strip() if rest.startswith("#") else ""))
         after = node.end_lineno
+        if not isinstance(node, ast.Assign) or node.targets[0].id.startswith("_"):
+            continue
+        # the value as written (ast.get_source_segment, without splitting the whole file again for each setting);
+        # ast's columns count UTF-8 bytes
+        value = [line.encode() for line in lines[node.value.lineno - 1:node.value.end_lineno]]
+        value[-1] = value[-1][:node.value.end_col_offset]
+        value[0] = value[0][node.value.col_offset:]
+        rest = lines[node.end_lineno - 1].encode()[node.end_col_offset:].decode().strip()
+        settings.append((group, node.targets[0].id, b"\n".join(value).decode(),
+                         rest[1:].strip() if rest.startswith("#") else ""))
     return settings
 
 
@@ -198,24 +238,73 @@ def code_version():
         return "unknown"
 
 
-class CtrlC:
-    """Ctrl-C during training: the first press sets .pressed (the loop saves at its next safe point, then exits);
-    a second press raises KeyboardInterrupt at once. restore() puts the previous handler back, as a script run
-    in-process (the tests) must."""
+LOCKS = {}  # out_dir's real path -> the file descriptor holding its lock, for as long as this process runs
+
+
+def lock_out_dir(out_dir):
+    """Make out_dir and lock it for this run: a second run on the folder (or a second resume) is refused in one line
+    naming the process that holds it. The lock is the kernel's (flock on out_dir/.lock), so it ends with the process
+    however it ends, SIGKILL included: a killed run never leaves its folder locked. The same process locking the
+    folder again (a script run twice in-process, as the tests do) takes its own lock over."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SystemExit(f"config: out_dir={out_dir!r} is a file, not a folder: choose another --out_dir")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        fd = os.open(os.path.join(out_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise SystemExit(f"config: cannot write to out_dir={out_dir!r} ({e.strerror}): choose another "
+                         "--out_dir") from None
+    key = os.path.realpath(out_dir)
+    if key in LOCKS:
+        os.close(LOCKS.pop(key))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise SystemExit(f"{out_dir} is in use by {holder}: wait for that run to end or stop it, or choose "
+                         "another --out_dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} ({os.path.basename(sys.argv[0])}) on {socket.gethostname()} since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+    LOCKS[key] = fd
+
+
+class Interrupt:
+    """Ctrl-C (SIGINT), or the SIGTERM that schedulers send (SLURM, Kubernetes, `timeout`), during training: the
+    first sets .pressed and .name, the loop saves at its next safe point and calls exit(), which exits with the
+    shell's code for that signal (130 for SIGINT, 143 for SIGTERM). A second signal quits at once, in one line.
+    restore() puts the previous handlers back, as a script run in-process (the tests) must."""
+    SIGNALS = {signal.SIGINT: ("Ctrl-C", 130), signal.SIGTERM: ("SIGTERM", 143)}
 
     def __init__(self, message):
-        self.pressed, self.message = False, message
-        self.previous = signal.signal(signal.SIGINT, self.handle)
+        self.pressed, self.name, self.code, self.message = False, None, 130, message
+        self.previous = {signum: signal.signal(signum, self.handle) for signum in self.SIGNALS}
 
     def handle(self, signum, frame):
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
+        name, code = self.SIGNALS[signum]
+        if self.pressed:  # a SystemExit, not a KeyboardInterrupt: one line, no traceback
+            self.restore()
+            if self.message:
+                print(f"\n{name} again: quitting without saving", flush=True)
+            raise SystemExit(code)
+        self.pressed, self.name, self.code = True, name, code
         if self.message:
-            print(f"\nCtrl-C: {self.message} (Ctrl-C again to quit without saving)", flush=True)
+            print(f"\n{name}: {self.message} (Ctrl-C again to quit without saving)", flush=True)
 
     def restore(self):
-        signal.signal(signal.SIGINT, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def exit(self, message=""):
+        """After the save: say what was saved, put the handlers back, exit with the signal's code."""
+        if message:
+            print(message, flush=True)
+        self.restore()
+        sys.exit(self.code)
+
+
+CtrlC = Interrupt  # its former name, which train_lstm.py and finetune.py import
 
 
 def precision(device, dtype):
@@ -232,6 +321,100 @@ def precision(device, dtype):
     if dtype == "float32":
         return device_type, dtype, nullcontext()
     return device_type, dtype, torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+
+
+def duration(seconds):
+    """A time as a person reads it at a glance: 12s, 4m10s, 2h05m."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    return f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def timing(elapsed, done, total, busy=None):
+    """'1m23s elapsed, ETA 4m10s': the ETA is what is left of total at the rate of done per busy second so far
+    (busy: the seconds spent on this work alone, such as training without its evaluations; elapsed by default)."""
+    rate = done / (busy or elapsed) if done and (busy or elapsed) else 0
+    eta = duration((total - done) / rate) if rate else "unknown"
+    return f"{duration(elapsed)} elapsed, ETA {eta}"
+
+
+PROGRESS_EVERY = 10  # seconds between progress lines in a log file (not a terminal): a job is seen to be alive
+PROGRESS_REDRAW = 0.5  # seconds between redraws of the progress line on a terminal
+
+
+class Progress:
+    """Where a long phase is: `lambada: 1,200/5,153 (23%) | 12s elapsed, ETA 40s`, on a terminal one line rewritten
+    in place, otherwise (a log file) a plain line every PROGRESS_EVERY seconds. A phase over before the first line
+    is due prints nothing; update(n) counts n more done, done() prints the last line of a phase that printed any."""
+
+    def __init__(self, total, what, file=None):
+        self.total, self.what, self.count, self.lines = total, what, 0, 0
+        self.file = file or sys.stdout
+        self.tty = getattr(self.file, "isatty", lambda: False)()
+        self.start = self.shown = time.time()
+
+    def line(self):
+        share = f" ({self.count / self.total:.0%})" if self.total else ""
+        return (f"{self.what}: {self.count:,}/{self.total:,}{share} | "
+                + timing(time.time() - self.start, self.count, self.total))
+
+    def show(self):
+        print(f"\r{self.line()}\033[K" if self.tty else self.line(), end="" if self.tty else "\n", file=self.file,
+              flush=True)  # \033[K clears what a longer line left on a terminal
+        self.shown, self.lines = time.time(), self.lines + 1
+
+    def update(self, n=1):
+        self.count += n
+        if time.time() - self.shown >= (PROGRESS_REDRAW if self.tty else PROGRESS_EVERY):
+            self.show()
+
+    def done(self):
+        if self.lines:
+            self.show()
+            if self.tty:
+                print(file=self.file, flush=True)
+
+
+def plot_losses(log_path, png_path):
+    """Draw a run's log.jsonl as png_path: the training loss of each log line, and the train and val losses of each
+    evaluation, against steps and (where logged) tokens. A step logged twice (a resume from an earlier checkpoint)
+    keeps its last record. Needs matplotlib (optional, as wandb is): without it nothing is drawn and this returns
+    None. The figure is drawn by matplotlib's Agg renderer without pyplot, so no window or global state is touched."""
+    try:
+        from matplotlib import figure
+    except ImportError:
+        return None
+    curves = {"loss": {}, "train_loss": {}, "val_loss": {}}  # log key -> {step: (tokens, loss)}
+    with open(log_path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a process killed mid-write
+                continue
+            for key, points in curves.items():
+                if key in record and "iter" in record:
+                    points[record["iter"]] = (record.get("tokens"), record[key])
+    with_tokens = all(tokens is not None for points in curves.values() for tokens, _ in points.values())
+    fig = figure.Figure(figsize=(11 if with_tokens else 6, 4))
+    fig.subplots_adjust(left=0.08 if with_tokens else 0.13, right=0.98, bottom=0.13, top=0.9, wspace=0.05)  # fixed
+    axes = fig.subplots(1, 2 if with_tokens else 1, sharey=True, squeeze=False)[0]  # margins: half the time of a layout
+    for ax, x in zip(axes, ("steps", "tokens")):
+        for key, label, style in (("loss", "train (log lines)", "-"), ("train_loss", "train (evaluations)", "o-"),
+                                  ("val_loss", "val (evaluations)", "o-")):
+            points = sorted(curves[key].items())
+            if points:
+                xs = [step if x == "steps" else tokens for step, (tokens, _) in points]
+                ax.plot(xs, [loss for _, (_, loss) in points], style, label=label, linewidth=1, markersize=3)
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("loss")
+    axes[0].legend()
+    fig.suptitle(os.path.basename(os.path.dirname(os.path.abspath(log_path))))
+    tmp = f"{png_path}.tmp{os.getpid()}"
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, png_path)  # a reader never sees half a picture
+    return png_path
 
 # -----------------------------------------------------------------------------
 # files and downloads: whole files or none, UTF-8 or a one-line error, downloads resumed and checked
@@ -397,7 +580,9 @@ def gpt1_encoding(source):
     def encode(text):
         for a, b in (("—", "-"), ("–", "-"), ("―", "-"), ("…", "..."), ("´", "'")):  # as OpenAI's text_standardize
             text = text.replace(a, b)
-        text = unicodedata.normalize("NFC", GPT1_PUNCT.sub(r" \1 ", text)).lower()
+        text = GPT1_PUNCT.sub(r" \1 ", text)
+        text = re.sub(r"\s*\n\s*", " \n ", text)  # a whitespace run holding line breaks: one line break, as there
+        text = unicodedata.normalize("NFC", text).lower()
         return [i for word in GPT1_WORD.findall(text) for i in bpe(word)]
 
     def decode(ids):
@@ -469,6 +654,9 @@ def prepare_command(name):
     return f"python prepare.py text --input FILE... --out {name}"
 
 
+META_FIELDS = ("tokenizer", "vocab_size", "dtype", "splits")  # what every meta.json holds; char and word: vocab too
+
+
 def load_meta(name):
     """meta.json of a prepared dataset; the bundled ones are prepared on first use, others say how to make them."""
     path = os.path.join(dataset_dir(name), "meta.json")
@@ -477,8 +665,22 @@ def load_meta(name):
         prepare(name)  # this file's one forward reference, at its end: the files `python prepare.py NAME` makes
     if not os.path.exists(path):
         raise SystemExit(f"data: dataset '{name}' is not prepared in {DATA_DIR}: run `{prepare_command(name)}`")
-    with open(path) as f:
-        return json.load(f)
+    rebuild = f"rebuild it with `{prepare_command(name)}`"
+    try:
+        with open(path, "rb") as f:
+            meta = json.loads(f.read())
+    except ValueError as e:  # not JSON, or not text at all
+        raise SystemExit(f"data: {path} is not valid JSON ({e}): {rebuild}") from None
+    if not isinstance(meta, dict):
+        raise SystemExit(f"data: {path} is not a JSON object: {rebuild}")
+    needs = META_FIELDS + (("vocab",) if meta.get("tokenizer") in ("char", "word") else ())
+    missing = [k for k in needs if k not in meta]
+    if missing:
+        raise SystemExit(f"data: {path} lacks {', '.join(missing)}: {rebuild}")
+    if meta["dtype"] not in ("uint16", "uint32") or not isinstance(meta["splits"], dict):
+        raise SystemExit(f"data: {path} has dtype {meta['dtype']!r} (uint16 or uint32 expected) or no splits: "
+                         f"{rebuild}")
+    return meta
 
 
 def check_vocab(ckpt_meta, meta, path, dataset):
@@ -496,6 +698,17 @@ def load_split(name, split, meta=None):
     path = os.path.join(dataset_dir(name), f"{split}.bin")
     if not os.path.exists(path):
         raise SystemExit(f"data: {path} is missing: run `{prepare_command(name)}` again")
+    size, width = os.path.getsize(path), np.dtype(meta["dtype"]).itemsize
+    tokens = (meta["splits"].get(split) or {}).get("tokens")  # what meta.json says was written
+    rebuild = f"rebuild it with `{prepare_command(name)}`"
+    if tokens is not None and size != tokens * width:
+        raise SystemExit(f"data: {path} is {size:,} bytes, but meta.json says it holds {tokens:,} {meta['dtype']} "
+                         f"tokens ({tokens * width:,} bytes): it is truncated or damaged; {rebuild}")
+    if size % width:
+        raise SystemExit(f"data: {path} is {size:,} bytes, not a whole number of {meta['dtype']} tokens ({width} "
+                         f"bytes each): it is truncated or damaged; {rebuild}")
+    if not size:
+        raise SystemExit(f"data: {path} holds no tokens (an empty split): {rebuild}")
     return np.memmap(path, dtype=meta["dtype"], mode="r")
 
 # -----------------------------------------------------------------------------

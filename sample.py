@@ -23,7 +23,7 @@ import torch
 
 import train_gpt
 import train_lstm
-from prepare import configure, get_tokenizer, precision
+from prepare import check_settings, configure, get_tokenizer, precision
 from train_gpt import sample_token
 
 BUILDERS = {"gpt": train_gpt.model_from_checkpoint, "awd_lstm": train_lstm.model_from_checkpoint}  # by model_type
@@ -81,8 +81,7 @@ if __name__ == "__main__":
     _before = set(globals())
     out_dir = "out-shakespeare-char"  # where train_gpt.py wrote best.pt and latest.pt (its default)
     ckpt = "best"  # 'best' (latest.pt when there is no best.pt), 'latest', or a path to a .pt file
-    init_from = "resume"  # 'resume': the checkpoint above; or published weights: openai-gpt, gpt2, gpt2-medium,
-    # gpt2-large, gpt2-xl (downloaded once from the Hugging Face hub), or a folder with config.json, model.safetensors
+    init_from = "resume"  # 'resume' (the checkpoint above), published weights (gpt2, openai-gpt...) or a hub folder
     start = "\n"  # the prompt, or "FILE:path" to read it from a file
     num_samples = 3  # with max_new_tokens, small enough that the quick start's model samples in seconds on a CPU
     max_new_tokens = 200  # per sample
@@ -95,16 +94,11 @@ if __name__ == "__main__":
     compile = False  # pays for itself only on long samples: it compiles prefill, one-token and refill shapes
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
-    if max_new_tokens <= 0:
-        raise SystemExit(f"sample: max_new_tokens must be at least 1, got {max_new_tokens}")
-    if num_samples <= 0:
-        raise SystemExit(f"sample: num_samples must be at least 1, got {num_samples}")
-    if temperature < 0:
-        raise SystemExit(f"sample: temperature must be >= 0 (0 is greedy), got {temperature}")
-    if top_k is not None and not (type(top_k) is int and top_k >= 1):
-        raise SystemExit(f"sample: top_k must be an integer >= 1, or None for off; got {top_k!r}")
-    if top_p is not None and not (type(top_p) in (int, float) and 0 < top_p <= 1):
-        raise SystemExit(f"sample: top_p must be in (0, 1], or None for off; got {top_p!r}")
+    check_settings(config, {
+        "num_samples": "positive", "max_new_tokens": "positive", "temperature": "nonneg",
+        "top_k": (lambda v: v is None or type(v) is int and v >= 1, "a whole number >= 1, or None (off)"),
+        "top_p": (lambda v: v is None or type(v) in (int, float) and 0 < v <= 1, "in (0, 1], or None (off)"),
+        "dtype": ("auto", "float32", "bfloat16", "float16")})
 
     # device and precision, as in train_gpt.py
     device_type, dtype, ctx = precision(device, dtype)

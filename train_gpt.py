@@ -567,7 +567,8 @@ if __name__ == "__main__":
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from prepare import CtrlC, check_vocab, code_version, configure, get_tokenizer, load_meta, load_split, precision
+    from prepare import (Interrupt, check_settings, check_vocab, code_version, configure, get_tokenizer, load_meta,
+                         load_split, lock_out_dir, plot_losses, precision, timing)
 
     # default settings: a small character-level GPT on the bundled Shakespeare, about 85 s on two CPU cores
     # (config/shakespeare_char_cpu.py says why these values)
@@ -622,23 +623,33 @@ if __name__ == "__main__":
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
 
-    # settings that cannot work, each one line (published weights bring their own architecture)
-    if init_from not in ("scratch", "resume") and not is_published(init_from):
-        raise SystemExit(f"config: init_from must be 'scratch', 'resume', one of {', '.join(PRETRAINED)} or a folder "
-                         f"with config.json and model.safetensors, not '{init_from}'")
-    if gelu not in ("none", "tanh"):
-        raise SystemExit(f"config: gelu must be 'none' (exact) or 'tanh', not '{gelu}'")
-    if n_embd % n_head:
-        raise SystemExit(f"config: n_embd={n_embd} is not a multiple of n_head={n_head}: each head gets "
-                         "n_embd / n_head dimensions; change one of them")
-    if not 0 <= attn_window <= block_size:
-        raise SystemExit(f"config: attn_window={attn_window} must be 0 (dense) to block_size={block_size}")
-    if compile_mode not in ("default", "reduce-overhead", "max-autotune"):
-        raise SystemExit(f"config: compile_mode must be default, reduce-overhead or max-autotune, not '{compile_mode}'")
-    if batch_ramp_start < 0 or batch_ramp_tokens < 0 or bool(batch_ramp_start) != bool(batch_ramp_tokens):
-        raise SystemExit(f"config: the batch ramp needs both batch_ramp_start and batch_ramp_tokens > 0 (or both 0), "
-                         f"not {batch_ramp_start} and {batch_ramp_tokens}")
-    if consolidate:
+    # settings that cannot work: all of them at once, one line each, before anything is written (published weights
+    # bring their own architecture)
+    check_settings(config, {
+        "eval_interval": "positive", "log_interval": "positive", "eval_iters": "positive", "sample_tokens": "nonneg",
+        "init_from": (lambda v: v in ("scratch", "resume") or is_published(v), f"'scratch', 'resume', one of "
+                      f"{', '.join(PRETRAINED)} or a folder with config.json and model.safetensors"),
+        "gradient_accumulation_steps": "positive", "batch_size": "positive", "block_size": "positive",
+        "batch_ramp_start": "nonneg",
+        "batch_ramp_tokens": (lambda v: v >= 0 and bool(v) == bool(batch_ramp_start),
+                              f"> 0 with batch_ramp_start={batch_ramp_start} > 0, or 0 with it 0 (no ramp)"),
+        "n_layer": "positive", "n_head": "positive",
+        "n_embd": (lambda v: v > 0 and (n_head <= 0 or v % n_head == 0), f"a multiple of n_head={n_head}: each head "
+                   "gets n_embd / n_head dimensions"),
+        "dropout": "prob", "gelu": ("none", "tanh"),
+        "attn_window": (lambda v: 0 <= v <= block_size, f"0 (dense) to block_size={block_size}"),
+        "learning_rate": "nonneg", "max_iters": "nonneg", "weight_decay": "nonneg", "beta1": "prob", "beta2": "prob",
+        "grad_clip": "nonneg", "warmup_iters": "nonneg", "lr_decay_iters": "nonneg", "min_lr": "nonneg",
+        "dtype": ("auto", "float32", "bfloat16", "float16"),
+        "compile_mode": ("default", "reduce-overhead", "max-autotune")})
+    if wandb_log:
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
+    if consolidate:  # it rewrites best.pt and latest.pt: never under a live run
+        if os.path.isdir(out_dir):
+            lock_out_dir(out_dir)
         for path in consolidate_checkpoints(out_dir):
             print(f"wrote {path}")
         sys.exit(0)
@@ -699,6 +710,10 @@ if __name__ == "__main__":
             xy = xy.to(device)
         return xy[:, :-1], xy[:, 1:]
 
+    # one run per out_dir: the first process holds out_dir/.lock until it ends, however it ends
+    if master:
+        lock_out_dir(out_dir)
+
     # model: one chain per start mode; the weights are made on the meta device and materialised once, sharded
     latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
     latest_sharded, best_sharded = sharded_dir(out_dir, "latest"), sharded_dir(out_dir, "best")
@@ -752,10 +767,8 @@ if __name__ == "__main__":
         weights = published.state_dict()
         weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block_size]  # the first positions
         pretrained, published = init_from, None
-    if master:
-        os.makedirs(out_dir, exist_ok=True)
-        if init_from != "resume" and not eval_only and os.path.exists(os.path.join(out_dir, "log.jsonl")):
-            os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
+    if master and init_from != "resume" and not eval_only and os.path.exists(os.path.join(out_dir, "log.jsonl")):
+        os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
     with torch.device("meta"):  # no time or memory spent on weights about to be replaced
         model = GPT(GPTConfig(**model_args))
     if fsdp:  # one FSDP unit per block, then the rest (embeddings, final LayerNorm); bf16 compute, fp32 master weights
@@ -889,31 +902,31 @@ if __name__ == "__main__":
               f"{world_size} process(es){' sharded' if fsdp else ''} | {raw_model.num_params() / 1e6:.2f}M parameters "
               f"| {tokens_per_iter:,} tokens per step")
         print("config: " + json.dumps(config))
+        resumed = iter_num if init_from == "resume" else None
+        if resumed is not None:
+            print(f"resumed from step {iter_num} ({tokens_seen:,} tokens) of {latest_sharded if fsdp else latest_path}")
         log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype,
-                  "world_size": world_size, "config": config})
+                  "world_size": world_size, "config": config, "resumed_from": resumed})
     if wandb_log and master:
-        try:
-            import wandb
-        except ImportError:
-            raise SystemExit("config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
         wandb.init(project=wandb_project, name=wandb_run_name, config=config)
 
     def stop_on_nan(value, what):
-        ctrl_c.restore()
+        interrupt.restore()
         if writer is not None:
             writer.join()
         kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
         raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
                          "Try a lower learning_rate, a smaller grad_clip or dtype=float32")
 
-    # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
-    ctrl_c = CtrlC("saving a checkpoint after this step" if master else "")
+    # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save, exit 130 or 143; a second one quits at once
+    interrupt = Interrupt("saving a checkpoint after this step" if master else "")
 
     # the loop: until max_iters full batches of tokens, evaluating at 0, every eval_interval steps and at the end.
     # The CPU runs ahead of the GPU, queueing work: it waits only at log lines and evaluations, where the loss,
     # a NaN and a Ctrl-C (in any process) are read, and it draws the next batch while the GPU computes this one.
     max_tokens = max_iters * tokens_per_iter
     t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
+    t_start, train_seconds, tokens_start = time.time(), 0.0, tokens_seen  # for the ETA: this run's training alone
     loss_sum = torch.zeros((), device=device)  # the summed step losses since the last log line
     starts = None
     while True:
@@ -926,6 +939,7 @@ if __name__ == "__main__":
                 print(f"step {iter_num}/{max_iters} | train loss {losses['train']:.4f} | val loss {losses['val']:.4f}")
                 log_json({"iter": iter_num, "tokens": tokens_seen, "train_loss": losses["train"],
                           "val_loss": losses["val"]})
+                plot_losses(os.path.join(out_dir, "log.jsonl"), os.path.join(out_dir, "loss.png"))  # needs matplotlib
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss": losses["train"], "val/loss": losses["val"]})
             if iters_since_log and not math.isfinite(loss_sum.item()):  # a NaN since the last log line: never saved
@@ -970,23 +984,28 @@ if __name__ == "__main__":
         tokens_seen += n_micro * batch_size * block_size
         tokens_since_log += n_micro * batch_size * block_size
 
-        # every log_interval steps: the mean loss since the last line over all processes, NaN, and Ctrl-C
-        if iter_num % log_interval == 0 or tokens_seen >= max_tokens or (ctrl_c.pressed and not ddp):
-            status = torch.stack([loss_sum.float() / iters_since_log, torch.tensor(float(ctrl_c.pressed), device=device)])
+        # every log_interval steps: the mean loss since the last line over all processes, NaN, Ctrl-C and SIGTERM
+        if iter_num % log_interval == 0 or tokens_seen >= max_tokens or (interrupt.pressed and not ddp):
+            status = torch.stack([loss_sum.float() / iters_since_log,
+                                  torch.tensor(float(interrupt.pressed), device=device)])
             if ddp:
                 dist.all_reduce(status)
                 status[0] /= world_size
             lossf, stop = status[0].item(), status[1].item() > 0
             if not math.isfinite(lossf):
                 stop_on_nan(lossf, "the loss")
+            train_seconds += time.time() - t_log
             if master:
                 dt = (time.time() - t_log) / iters_since_log
                 tok_s = tokens_since_log / (time.time() - t_log)
                 mfu = raw_model.flops_per_token(block_size) * tok_s / (peak * world_size) if peak else None  # per GPU
+                elapsed = time.time() - t_start
+                when = timing(elapsed, tokens_seen - tokens_start, max_tokens - tokens_start, train_seconds)
                 print(f"step {iter_num}/{max_iters} | loss {lossf:.4f} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
-                      f"{tok_s / 1000:.1f}k tok/s" + (f" | mfu {mfu * 100:.1f}%" if mfu else ""), flush=True)
+                      f"{tok_s / 1000:.1f}k tok/s" + (f" | mfu {mfu * 100:.1f}%" if mfu else "") + f" | {when}",
+                      flush=True)
                 log_json({"iter": iter_num, "tokens": tokens_seen, "loss": lossf, "lr": lr, "ms": dt * 1000,
-                          "tok_s": tok_s, "mfu": mfu})
+                          "tok_s": tok_s, "mfu": mfu, "elapsed": elapsed})
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss_step": lossf, "lr": lr, "mfu": mfu})
             t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
@@ -997,15 +1016,13 @@ if __name__ == "__main__":
                 writer = save(False)
                 if writer is not None:
                     writer.join()
-                if master:
-                    print(f"interrupted at step {iter_num}: saved {latest_path if not fsdp else latest_sharded}; "
-                          "continue with --init_from=resume")
                 if ddp:
                     dist.destroy_process_group()
-                ctrl_c.restore()
-                sys.exit(130)
+                saved = latest_sharded if fsdp else latest_path
+                interrupt.exit(f"interrupted at step {iter_num}: saved {saved}; continue with --init_from=resume"
+                               if master else "")
 
-    ctrl_c.restore()
+    interrupt.restore()
     if writer is not None:
         writer.join()
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -229,10 +230,38 @@ def test_eval_script_writes_table_and_json(setup, capsys):
     (["--dataset=chars", "--split=test"], "has no test split"),
     (["--dataset=never_prepared"], "not prepared"),
     ([], "nothing to evaluate"),
+    (["--dataset=chars", "--batch_size=0"], "config: batch_size=0 must be > 0"),
+    (["--task=tiny", "--shots=(1, -1)"], "config: shots=(1, -1) must be whole numbers >= 0, such as (0, 1, 4)"),
+    (["--dataset=chars", "--dtype=half"], "config: dtype='half' must be one of auto, float32, bfloat16, float16"),
 ])
 def test_eval_bad_input(setup, args, message):
     assert message in script_error(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}",
                                                                    "--device=cpu", *args])
+
+
+def test_eval_refuses_an_out_it_cannot_write_before_evaluating(setup, capsys):
+    for out in (setup, setup / "missing" / "eval.json"):  # a folder; a file in a folder that is not there
+        message = script_error(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}", "--dataset=chars",
+                                                               "--split=val", f"--out={out}", "--device=cpu"])
+        assert message == (f"config: out='{out}' cannot be written (a folder, or in a folder that is missing or not "
+                           "writable): give another --out")
+    assert "eval:" not in capsys.readouterr().out  # nothing was evaluated
+
+
+def test_eval_shows_where_it_is(setup, capsys, monkeypatch):
+    """Each long phase prints progress lines (here every update: a log file's period set to 0), ending at 100%."""
+    monkeypatch.setattr(prepare, "PROGRESS_EVERY", 0)
+    assert run_script(os.path.join(REPO, "eval.py"), [
+        f"--init_from={setup / 'gpt.pt'}", "--dataset=chars", "--split=val", f"--choices={setup / 'choices.jsonl'}",
+        f"--lambada={setup / 'lambada.jsonl'}", "--task=tiny", "--template={text} {label}", "--shots=(0,)",
+        "--label_words={'x': 'a', 'y': 'b'}", "--batch_size=4", f"--out={setup / 'eval.json'}", "--device=cpu"]) == 0
+    printed = capsys.readouterr().out
+    n = prepare.load_meta("chars")["splits"]["val"]["tokens"] - 1
+    for what, total in (("chars val", n), ("lambada", 2), ("choices.jsonl", 6), ("tiny k=0: prompts", 10),
+                        ("tiny k=0: scoring", 20)):
+        line = rf"^{re.escape(what)}: ([\d,]+)/([\d,]+) \((\d+)%\) \| \d+s elapsed, ETA \S+$"
+        lines = re.findall(line, printed, re.M)
+        assert lines and lines[-1] == (f"{total:,}", f"{total:,}", "100"), what
 
 
 def test_lambada_download_is_pinned_and_checked(setup, server, monkeypatch):

@@ -73,6 +73,16 @@ def test_gpt2_round_trip():
     assert decode(encode("naïve <|endoftext|> text\n")) == "naïve <|endoftext|> text\n"
     assert 50256 not in encode("<|endoftext|>")  # typed text is never the document separator
 
+
+def test_gpt1_whitespace_with_line_breaks_is_one_line_break():
+    # OpenAI's text_standardize: re.sub(r'\s*\n\s*', ' \n ', text), so a blank line is one "\n</w>" token, the only
+    # line break GPT-1 ever saw
+    bpe = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "gpt1_bpe")
+    encode, _ = get_tokenizer({"tokenizer": "gpt1", "bpe": bpe})
+    newline = 40477  # "\n</w>" in GPT-1's vocab.json
+    assert encode("a\n\nb") == encode("a \n b") and encode("a\n\nb").count(newline) == 1
+    assert encode("hello\n\nworld") == encode("hello \r\n\t\n  world") == [3570, newline, 1276]
+
 # -----------------------------------------------------------------------------
 # datasets
 
@@ -341,6 +351,48 @@ def test_load_meta_says_how_to_prepare(data_dir):
         message = f"dataset '{name}' is not prepared in .*: run `python prepare.py {re.escape(command)}`$"
         with pytest.raises(SystemExit, match=message):
             load_meta(name)
+
+
+def test_check_settings_names_every_mistake_in_one_line_each():
+    rules = {"dropout": "prob", "batch_size": "positive", "learning_rate": "nonneg", "dtype": ("auto", "float32"),
+             "top_k": (lambda v: v is None or v >= 1, "an integer >= 1, or None (off)"),
+             "n_embd": (lambda v: v % 0 == 0, "a multiple of n_head=0")}  # a test that cannot run: a mistake too
+    good = {"dropout": 0.0, "batch_size": 1, "learning_rate": 0.0, "dtype": "auto", "top_k": None, "n_embd": 8}
+    prepare.check_settings(good, {k: v for k, v in rules.items() if k != "n_embd"})
+    bad = {"dropout": 1.0, "batch_size": -3, "learning_rate": 0.0, "dtype": "fp8", "top_k": 0, "n_embd": 8}
+    with pytest.raises(SystemExit) as e:
+        prepare.check_settings(bad, rules)
+    assert str(e.value.code).splitlines() == [
+        "config: dropout=1.0 must be in [0, 1) (a probability)", "config: batch_size=-3 must be > 0",
+        "config: dtype='fp8' must be one of auto, float32", "config: top_k=0 must be an integer >= 1, or None (off)",
+        "config: n_embd=8 must be a multiple of n_head=0"]
+
+
+def test_corrupt_prepared_data_is_one_line_naming_the_file_and_the_command(data_dir, tmp_path):
+    (tmp_path / "a.txt").write_text("hello world\n" * 50)
+    prepare.prepare("text", inputs=[str(tmp_path / "a.txt")], tokenizer="char", out="mine")
+    folder, rebuild = data_dir / "mine", "rebuild it with `python prepare.py text --input FILE... --out mine`"
+    meta_text = (folder / "meta.json").read_text()
+
+    def refused(read, problem):
+        with pytest.raises(SystemExit, match=rf"^data: {re.escape(str(folder))}/{problem}[:;] {re.escape(rebuild)}$"):
+            read()
+    with open(folder / "train.bin", "ab") as f:
+        f.write(b"\0")  # half a token more than meta.json says
+    refused(lambda: load_split("mine", "train"), r"train.bin is 1,081 bytes, but meta.json says it holds 540 uint16 "
+            r"tokens \(1,080 bytes\): it is truncated or damaged")
+    (folder / "val.bin").write_bytes(b"")
+    (folder / "meta.json").write_text(meta_text.replace('"tokens": ', '"was": '))  # no counts to compare with
+    refused(lambda: load_split("mine", "train"), r"train.bin is 1,081 bytes, not a whole number of uint16 tokens "
+            r"\(2 bytes each\): it is truncated or damaged")
+    refused(lambda: load_split("mine", "val"), r"val.bin holds no tokens \(an empty split\)")
+    for text, problem in (("{oops", r"is not valid JSON \(Expecting property name .*\)"),
+                          ("[]", "is not a JSON object"),
+                          ('{"tokenizer": "char", "dtype": "uint16"}', "lacks vocab_size, splits, vocab"),
+                          (meta_text.replace('"uint16"', '"int8"'),
+                           r"has dtype 'int8' \(uint16 or uint32 expected\) or no splits")):
+        (folder / "meta.json").write_text(text)
+        refused(lambda: load_meta("mine"), f"meta.json {problem}")
 
 # -----------------------------------------------------------------------------
 # command line: a mistake is one line on stderr, never a traceback

@@ -186,20 +186,29 @@ def test_missing_out_dir(monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("--max_new_tokens=0", "max_new_tokens must be at least 1"),
-    ("--num_samples=0", "num_samples must be at least 1"),
-    ("--temperature=-0.5", "temperature must be >= 0"),
-    ("--top_k=0", "top_k must be an integer >= 1"),
-    ("--top_k=2.5", "top_k must be an integer >= 1"),
-    ("--top_p=0", r"top_p must be in \(0, 1\]"),
-    ("--top_p=1.5", r"top_p must be in \(0, 1\]"),
-    ("--dtype=float8", "dtype must be"),
+    ("--max_new_tokens=0", r"^config: max_new_tokens=0 must be > 0$"),
+    ("--num_samples=-2", r"^config: num_samples=-2 must be > 0$"),
+    ("--temperature=-0.5", r"^config: temperature=-0.5 must be >= 0$"),
+    ("--top_k=0", r"^config: top_k=0 must be a whole number >= 1, or None \(off\)$"),
+    ("--top_k=2.5", r"^config: top_k=2.5 must be a whole number >= 1"),
+    ("--top_p=0", r"^config: top_p=0 must be in \(0, 1\], or None \(off\)$"),
+    ("--top_p=1.5", r"^config: top_p=1.5 must be in \(0, 1\]"),
+    ("--dtype=float8", r"^config: dtype='float8' must be one of auto, float32, bfloat16, float16$"),
     ("--temprature=1.0", "unknown key 'temprature'.*did you mean temperature"),
 ])
 def test_bad_settings(char_run, monkeypatch, capsys, arg, message):
     out_dir, _ = char_run
     with pytest.raises(SystemExit, match=message):
         run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", arg)
+    assert capsys.readouterr().err == ""  # refused before the checkpoint is read
+
+
+def test_every_bad_setting_at_once(char_run, monkeypatch, capsys):
+    out_dir, _ = char_run
+    with pytest.raises(SystemExit) as e:
+        run_sample(monkeypatch, capsys, f"--out_dir={out_dir}", "--temperature=-1", "--top_p=2")
+    assert str(e.value.code).splitlines() == ["config: temperature=-1.0 must be >= 0",
+                                              "config: top_p=2 must be in (0, 1], or None (off)"]
 
 
 def test_unknown_characters_one_line(char_run):

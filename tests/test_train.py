@@ -116,9 +116,10 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_bad_config_keys(tmp_path):
     assert "did you mean n_layer" in bad_input(tmp_path, "--n_layers=4")
-    assert "dtype" in bad_input(tmp_path, "--dtype=float8")
-    assert "gelu" in bad_input(tmp_path, "--gelu=fast")
-    assert "init_from" in bad_input(tmp_path, "--init_from=gpt5")
+    assert bad_input(tmp_path, "--dtype=float8") == ("config: dtype='float8' must be one of auto, float32, bfloat16, "
+                                                     "float16")
+    assert bad_input(tmp_path, "--gelu=fast") == "config: gelu='fast' must be one of none, tanh"
+    assert bad_input(tmp_path, "--init_from=gpt5").startswith("config: init_from='gpt5' must be 'scratch', 'resume', ")
     assert "python prepare.py" in bad_input(tmp_path, "--dataset=no_such_data")
     assert "block_size" in bad_input(tmp_path, "--block_size=10000000")  # longer than the data
     cfg = tmp_path / "typo.py"
@@ -242,10 +243,12 @@ def test_batch_ramp_tokens_and_lr_follow_the_formula(tmp_path):
 def test_batch_ramp_mistakes(tmp_path):
     assert "whole number of micro-steps" in bad_input(tmp_path, "--gradient_accumulation_steps=8",
                                                        "--batch_ramp_start=200", "--batch_ramp_tokens=2048")
-    assert "batch_ramp" in bad_input(tmp_path, "--batch_ramp_start=256")
-    assert "n_embd=2048 is not a multiple of n_head=24" in bad_input(tmp_path, "--n_embd=2048", "--n_head=24")
-    assert "attn_window" in bad_input(tmp_path, "--attn_window=-1")
-    assert "attn_window" in bad_input(tmp_path, "--attn_window=100")  # longer than block_size=32
+    assert bad_input(tmp_path, "--batch_ramp_start=256") == ("config: batch_ramp_tokens=0 must be > 0 with "
+                                                             "batch_ramp_start=256 > 0, or 0 with it 0 (no ramp)")
+    assert bad_input(tmp_path, "--n_embd=2048", "--n_head=24") == (
+        "config: n_embd=2048 must be a multiple of n_head=24: each head gets n_embd / n_head dimensions")
+    assert bad_input(tmp_path, "--attn_window=-1") == "config: attn_window=-1 must be 0 (dense) to block_size=32"
+    assert "attn_window=100 must be" in bad_input(tmp_path, "--attn_window=100")  # longer than block_size=32
 
 
 # -----------------------------------------------------------------------------
