@@ -4,6 +4,7 @@ The AWD-LSTM language model that ULMFiT pretrains, and its training loop.
 $ python train_lstm.py config/lstm_shakespeare_char.py                       # a quick CPU run
 $ python train_lstm.py config/lstm_shakespeare_char.py --backwards=True --out_dir=out-lstm-bwd  # its backward LM
 $ python prepare.py ptb --from ../shared/data/ptb && python train_lstm.py config/awd_lstm_ptb.py
+$ python train_lstm.py config/awd_lstm_ptb.py --init_from=resume  # after Ctrl-C, SIGTERM or a kill: from latest.pt
 
 Merity, Keskar & Socher 2017, "Regularizing and Optimizing LSTM Language Models" (AWD-LSTM): a 3-layer LSTM
 regularised with DropConnect on the hidden-to-hidden weights ("weight drop", §2), variational (locked)
@@ -171,14 +172,16 @@ def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
 if __name__ == "__main__":
     import numpy as np
 
-    from prepare import CtrlC, check_vocab, code_version, configure, load_meta, load_split, precision
+    from prepare import (Interrupt, Progress, check_settings, check_vocab, code_version, configure, load_meta,
+                         load_split, lock_out_dir, plot_losses, precision, timing)
 
     # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
     # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
     _before = set(globals())
     # I/O
     out_dir = "out-lstm-shakespeare-char"
-    log_interval = 50
+    log_interval = 50  # steps between log lines; the only times the CPU waits for the GPU
+    save_interval = 10.0  # minutes between saves of latest.pt within an epoch, at a log line (0: at epoch ends only)
     init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/latest.pt)
     eval_only = False  # evaluate latest.pt (resume) on val and test, then exit
     # data
@@ -219,12 +222,19 @@ if __name__ == "__main__":
     seed = 1337
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
-    if optimizer_name not in ("sgd", "adam"):
-        raise SystemExit(f"config: optimizer_name must be 'sgd' or 'adam', not '{optimizer_name}'")
-    if nonmono < 1:
-        raise SystemExit(f"config: nonmono must be at least 1 (epochs to look back for NT-ASGD), not {nonmono}")
-    if init_from not in ("scratch", "resume"):
-        raise SystemExit(f"config: init_from must be 'scratch' or 'resume', not '{init_from}'")
+
+    # settings that cannot work: all of them at once, one line each, before anything is read or written
+    check_settings(config, {
+        "log_interval": "positive", "save_interval": "nonneg", "init_from": ("scratch", "resume"),
+        "batch_size": "positive", "bptt": "positive", "eval_batch_size": "positive", "test_batch_size": "positive",
+        "emb_size": "positive", "hidden_size": "positive", "n_layers": "positive",
+        "dropout_emb": "prob", "dropout_in": "prob", "dropout_hidden": "prob", "dropout_out": "prob",
+        "weight_drop": "prob", "alpha": "nonneg", "beta": "nonneg", "optimizer_name": ("sgd", "adam"),
+        "learning_rate": "nonneg", "weight_decay": "nonneg", "nonmono": "positive", "beta1": "prob", "beta2": "prob",
+        "cut_frac": (lambda v: 0 < v < 1, "in (0, 1) (a fraction of the steps)"),
+        "stlr_ratio": (lambda v: v >= 1, ">= 1 (the peak lr over the lowest)"), "grad_clip": "nonneg",
+        "epochs": "positive", "max_iters": "nonneg", "max_seconds": "nonneg",
+        "dtype": ("auto", "float32", "bfloat16", "float16")})
 
     # device and precision, as in train_gpt.py
     device_type, dtype, ctx = precision(device, dtype)
@@ -245,8 +255,10 @@ if __name__ == "__main__":
     train_data, val_data = batchify("train", batch_size), batchify("val", eval_batch_size)
     test_data = batchify("test", test_batch_size) if "test" in meta["splits"] else None
 
+    # one run per out_dir: this process holds out_dir/.lock until it ends, however it ends
+    lock_out_dir(out_dir)
+
     # model and optimizer
-    os.makedirs(out_dir, exist_ok=True)
     latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
     torch.manual_seed(seed)
     model_args = dict(vocab_size=meta["vocab_size"], emb_size=emb_size, hidden_size=hidden_size, n_layers=n_layers,
@@ -318,16 +330,21 @@ if __name__ == "__main__":
         return [(h.detach(), c.detach()) for h, c in hidden]
 
     @torch.no_grad()
-    def evaluate(data):
-        """Exact mean loss per token over a whole split, read in order with the hidden state carried."""
+    def evaluate(data, split):
+        """Exact mean loss per token over a whole split, read in order with the hidden state carried. A long pass
+        (the test split as one stream) says how far it has got."""
         model.eval()
         h, total, count = model.init_hidden(data.size(0)), 0.0, 0
-        for i in range(0, data.size(1) - 1, bptt):
+        windows = range(0, data.size(1) - 1, bptt)
+        progress = Progress(len(windows), split)  # in windows of bptt tokens
+        for i in windows:
             n = min(bptt, data.size(1) - 1 - i)
             with ctx:
                 h, _, output = model.encode(data[:, i:i + n].long(), h)
                 total += head_loss(output, data[:, i + 1:i + 1 + n]).item() * output.size(0) * n
             count += output.size(0) * n
+            progress.update()
+        progress.done()
         model.train()
         return total / count
 
@@ -363,31 +380,35 @@ if __name__ == "__main__":
                                    rng=rng_state, backwards=backwards, config=config, meta=meta,
                                    model_type="awd_lstm"))
 
+    log_path = os.path.join(out_dir, "log.jsonl")
+
     def log_json(record):
-        with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
+        with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     version = code_version()
     print(f"origins train_lstm.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
           f"{model.num_params():,} parameters | {steps_per_epoch} steps per epoch")
     print("config: " + json.dumps(config))
-    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config})
+    resumed = iter_num if init_from == "resume" else None
+    if resumed is not None:
+        print(f"resumed from step {iter_num} (epoch {epoch}, token {pos:,} of {train_data.size(1):,} in each stream) "
+              f"of {latest_path}")
+    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
+              "resumed_from": resumed})
 
     if eval_only:
-        results = averaged(lambda: {**report("val", evaluate(val_data)),
-                                    **(report("test", evaluate(test_data)) if test_data is not None else {})})
+        results = averaged(lambda: {**report("val", evaluate(val_data, "val")),
+                                    **(report("test", evaluate(test_data, "test")) if test_data is not None else {})})
         print(" | ".join(f"{k} {v:.4f}" for k, v in results.items() if v is not None))
         log_json({"iter": iter_num, **results})
         sys.exit(0)
 
-    # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
-    ctrl_c = CtrlC("saving a checkpoint after this step")
+    # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save, exit 130 or 143; a second one quits at once
+    interrupt = Interrupt("saving a checkpoint after this step")
 
-    def stop(message, code):
-        ctrl_c.restore()
-        if code == 130:  # interrupted, saved: say so, and exit as a Ctrl-C'd program does
-            print(message)
-            sys.exit(130)
+    def fail(message):  # stop without saving, in one line, the signal handlers put back
+        interrupt.restore()
         raise SystemExit(message)
 
     # the loop: epochs over the batchified stream, variable-length BPTT windows, evaluation after each epoch. The
@@ -396,11 +417,23 @@ if __name__ == "__main__":
     model.train()
     t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
     loss_sum = torch.zeros((), device=device)  # the raw losses of the steps since the last log line, summed
-    train_seconds = 0.0  # this run's, for max_seconds
+    train_seconds = 0.0  # this run's, for max_seconds and the ETA
+    t_start = t_saved = time.time()  # for elapsed, and for save_interval
     epoch_end = train_data.size(1) - 2  # windows start before this, so each has 2 inputs at least, as TAR needs
+    text_start, iter_start = (epoch - 1) * epoch_end + pos, iter_num  # where this run began, for the ETA
 
     def budget_left():
         return not (max_iters and iter_num >= max_iters) and not (max_seconds and train_seconds >= max_seconds)
+
+    def share_done():
+        """How much of this run's training is done, 0 to 1: of the text left to read in the remaining epochs, or of
+        max_iters or max_seconds where one of those ends the run first (whichever is furthest along)."""
+        share = ((epoch - 1) * epoch_end + pos - text_start) / (epochs * epoch_end - text_start)
+        if max_iters:
+            share = max(share, (iter_num - iter_start) / (max_iters - iter_start))
+        if max_seconds:
+            share = max(share, train_seconds / max_seconds)
+        return min(share, 1.0)
 
     def read_loss():
         """The mean raw loss of the steps since the last log line, read from the device (a wait for the GPU); a NaN
@@ -409,9 +442,12 @@ if __name__ == "__main__":
         if not math.isfinite(lossf):
             kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
                     else "no checkpoint was written")
-            stop(f"loss is {lossf} in steps {iter_num - steps_since_log + 1}-{iter_num}: stopping without saving; "
-                 f"{kept}. Try a lower learning_rate or dtype=float32", 1)
+            fail(f"loss is {lossf} in steps {iter_num - steps_since_log + 1}-{iter_num}: stopping without saving; "
+                 f"{kept}. Try a lower learning_rate or dtype=float32")
         return lossf
+
+    def interrupted():
+        interrupt.exit(f"interrupted at step {iter_num}: saved {latest_path}; continue with --init_from=resume")
 
     while epoch <= epochs and budget_left():
         while pos < epoch_end and budget_left():
@@ -442,32 +478,41 @@ if __name__ == "__main__":
             iter_num += 1
             steps_since_log += 1
             tokens_since_log += x.numel()
-            if iter_num % log_interval == 0:
-                lossf, dt = read_loss(), time.time() - t_log
+            lossf = read_loss() if iter_num % log_interval == 0 else None  # a wait for the GPU
+            train_seconds += time.time() - t_step
+            if lossf is not None:
+                dt, elapsed = time.time() - t_log, time.time() - t_start
                 print(f"epoch {epoch} step {iter_num} | loss {lossf:.4f} | ppl {math.exp(lossf):.1f} | lr {lr:.2e} | "
-                      f"{dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s", flush=True)
+                      f"{dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s | "
+                      + timing(elapsed, share_done(), 1, train_seconds), flush=True)
                 log_json({"iter": iter_num, "epoch": epoch, "loss": lossf, "lr": lr, "ms": dt / steps_since_log * 1000,
-                          "tok_s": tokens_since_log / dt})
+                          "tok_s": tokens_since_log / dt, "elapsed": elapsed})
                 t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
                 loss_sum.zero_()
-            train_seconds += time.time() - t_step  # the wait for the GPU at log lines included
-            if ctrl_c.pressed:
+                # the interval save, mid-epoch: at a log line, where the loss has just been read (finite), so it adds
+                # no wait for the GPU, and a run resumed from it logs the same lines as one never stopped
+                if save_interval and time.time() - t_saved >= save_interval * 60:
+                    save(latest_path)
+                    t_saved = time.time()
+                    print(f"epoch {epoch} step {iter_num} | saved {latest_path}", flush=True)
+            if interrupt.pressed:
                 if steps_since_log:  # stops here if a NaN came since the last log line
                     read_loss()
                 save(latest_path)
-                stop(f"interrupted at step {iter_num}: saved {latest_path}; continue with --init_from=resume", 130)
+                interrupted()
 
         # end of an epoch (or of max_iters): check the unlogged steps, evaluate, keep the best, decide on averaging
         if steps_since_log:  # as at Ctrl-C
             read_loss()
-        val_loss = averaged(lambda: evaluate(val_data))
+        val_loss = averaged(lambda: evaluate(val_data, "val"))
         if not math.isfinite(val_loss):
-            stop(f"validation loss is {val_loss} at step {iter_num}: stopping without saving", 1)
+            fail(f"validation loss is {val_loss} at step {iter_num}: stopping without saving")
         val_losses.append(val_loss)
         results = report("val", val_loss)
         print(f"epoch {epoch} step {iter_num} | val loss {val_loss:.4f} | val ppl {results['val_ppl']:.2f}"
               + (f" | val bpb {results['val_bpb']:.4f}" if results["val_bpb"] else ""))
         log_json({"iter": iter_num, "epoch": epoch, **results})
+        plot_losses(log_path, os.path.join(out_dir, "loss.png"))  # needs matplotlib; without it, nothing is drawn
         if optimizer_name == "sgd" and nt_asgd_should_switch(val_losses, nonmono):
             print(f"switching to averaged SGD at epoch {epoch} (non-monotone trigger, nonmono={nonmono})")
             optimizer_name = "asgd"
@@ -479,13 +524,20 @@ if __name__ == "__main__":
             best_val_loss = val_loss
             averaged(lambda: save(best_path))  # the weights that scored it: ASGD's averages once averaging
         save(latest_path)
+        t_saved = time.time()
+        if interrupt.pressed:  # during the evaluation: what it saved is where to continue (the test pass, at the end)
+            interrupted()
 
-    ctrl_c.restore()
+    interrupt.restore()
 
     # final: the best checkpoint on test, with the exact sequential pass
     if test_data is not None:
         model.load_state_dict(load_checkpoint(best_path, device)["model"])
-        results = report("test", evaluate(test_data))
+        try:
+            results = report("test", evaluate(test_data, "test"))
+        except KeyboardInterrupt:  # training is saved; a long pass stopped says so in one line, as training does
+            print(f"\nCtrl-C: test pass stopped; the run is saved in {out_dir}", flush=True)
+            sys.exit(130)
         print(f"test loss {results['test_loss']:.4f} | test ppl {results['test_ppl']:.2f}"
               + (f" | test bpb {results['test_bpb']:.4f}" if results["test_bpb"] else ""))
         log_json({"iter": iter_num, **results})

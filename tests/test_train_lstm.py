@@ -1,12 +1,17 @@
 """The training loop of train_lstm.py, run for a few steps on the bundled Shakespeare: one step against an update
 computed by hand, exact resume mid-epoch (hidden state, BPTT lengths and dropout masks included), the backward LM,
-Ctrl-C, evaluation, and the one-line bad-input messages."""
+Ctrl-C, evaluation, and the one-line bad-input messages. Then the run mechanics of tests/test_runs.py, for this
+script: settings and data refused before anything is written, one run per out_dir, SIGTERM saved and resumed
+bit-exactly, the interval saves within an epoch, where the run is (ETA, progress of evaluations, loss.png)."""
 
+import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 
@@ -19,6 +24,7 @@ from scripts import run_script, script_error
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "train_lstm.py")
 sys.path.insert(0, REPO)
+import prepare  # noqa: E402
 from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
 
 TINY = ["--batch_size=4", "--bptt=12", "--emb_size=16", "--hidden_size=32", "--n_layers=2", "--log_interval=1",
@@ -174,12 +180,21 @@ def test_learns_and_reports_bits_per_byte(tmp_path):
     assert records(tmp_path)[-1]["val_loss"] == pytest.approx(val["val_loss"], rel=1e-6)
 
 
-def test_ctrl_c_saves_then_exits(tmp_path):
-    proc = subprocess.Popen([sys.executable, SCRIPT, *TINY, f"--out_dir={tmp_path}"], stdout=subprocess.PIPE,
+def start(out_dir, *args, until="epoch 1 step 3 "):
+    """train_lstm.py in its own process (one thread, like the in-process runs), once it has printed a line starting
+    with `until`; returns the process and the lines so far."""
+    proc = subprocess.Popen([sys.executable, SCRIPT, *TINY, f"--out_dir={out_dir}", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    seen = []
     for line in proc.stdout:
-        if line.startswith("epoch 1 step 3 "):
-            break
+        seen.append(line)
+        if line.startswith(until):
+            return proc, seen
+    raise AssertionError(proc.stderr.read()[-2000:])
+
+
+def test_ctrl_c_saves_then_exits(tmp_path):
+    proc, _ = start(tmp_path)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -205,7 +220,7 @@ def test_a_nan_stops_the_run_before_anything_is_saved(tmp_path):
 
 def test_bad_input(tmp_path):
     assert "did you mean optimizer_name" in message(tmp_path, "--optimizer=sgd")
-    assert "'sgd' or 'adam'" in message(tmp_path, "--optimizer_name=rmsprop")
+    assert message(tmp_path, "--optimizer_name=rmsprop") == "config: optimizer_name='rmsprop' must be one of sgd, adam"
     assert "python prepare.py" in message(tmp_path, "--dataset=no_such_data")
     assert "nonmono" in message(tmp_path, "--nonmono=0")
     assert run(tmp_path, "--max_iters=2") == 0
@@ -221,3 +236,131 @@ def test_bad_input(tmp_path):
     assert "not an AWD-LSTM" in message(tmp_path, "--init_from=resume")
     path.write_bytes(path.read_bytes()[:1000])
     assert "truncated or corrupted" in message(tmp_path, "--init_from=resume")
+
+# -----------------------------------------------------------------------------
+# runs that survive schedulers and mistakes (tests/test_runs.py for train_gpt.py): each fault in one line, with the
+# shell's exit code, and nothing in out_dir lost or overwritten
+
+
+def files(folder):
+    """{name: bytes} of a folder's files but its lock, whose holder line is rewritten by each run that takes it."""
+    return {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))
+            if name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished tiny run: each mistake below, made on it with --init_from=resume, must leave it as it is."""
+    out = tmp_path_factory.mktemp("finished")
+    assert run(out, "--max_iters=2") == 0
+    return out
+
+
+def test_settings_out_of_range_are_refused_before_anything_is_written(tmp_path, finished):
+    before = files(finished)
+    for arg, line in (("--dropout_in=1.5", "dropout_in=1.5 must be in [0, 1) (a probability)"),
+                      ("--cut_frac=0", "cut_frac=0.0 must be in (0, 1) (a fraction of the steps)"),
+                      ("--stlr_ratio=0", "stlr_ratio=0 must be >= 1 (the peak lr over the lowest)"),
+                      ("--max_seconds=-1", "max_seconds=-1 must be >= 0"),
+                      ("--dtype=fp8", "dtype='fp8' must be one of auto, float32, bfloat16, float16")):
+        assert message(finished, "--init_from=resume", arg) == f"config: {line}"
+    assert files(finished) == before
+    # what a user sees: every mistake at once, one line each on stderr, exit status 1, and no out_dir made (the
+    # dropout_in=1.5 that once failed in torch, after log.jsonl was written)
+    r = subprocess.run([sys.executable, SCRIPT, f"--out_dir={tmp_path / 'new'}", "--dropout_in=1.5", "--bptt=0",
+                        "--save_interval=-1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines() == ["config: save_interval=-1.0 must be >= 0", "config: bptt=0 must be > 0",
+                                     "config: dropout_in=1.5 must be in [0, 1) (a probability)"]
+    assert not (tmp_path / "new").exists()
+
+
+def test_corrupt_data_is_refused_in_one_line(tmp_path, monkeypatch, finished):
+    # the checks are prepare.load_split's (tests/test_runs.py tries each damage): here, that this script shows them
+    monkeypatch.setattr(prepare, "DATA_DIR", str(tmp_path / "data"))
+    data = tmp_path / "data" / "shakespeare_char"
+    shutil.copytree(os.path.join(REPO, "data", "shakespeare_char"), data)
+    with open(data / "val.bin", "r+b") as f:  # an odd byte count: half a uint16 token at the end
+        f.truncate((data / "val.bin").stat().st_size - 1)
+    before, size = files(finished), (data / "val.bin").stat().st_size
+    assert message(finished, "--init_from=resume") == (
+        f"data: {data / 'val.bin'} is {size:,} bytes, but meta.json says it holds {(size + 1) // 2:,} uint16 tokens "
+        f"({size + 1:,} bytes): it is truncated or damaged; rebuild it with `python prepare.py shakespeare_char`")
+    assert files(finished) == before
+    assert message(tmp_path / "new").startswith("data: ") and not (tmp_path / "new").exists()
+
+
+# the runs below stop and resume: every dropout on, so the restored RNG matters; SGD, so that the schedule does not
+# depend on max_iters
+REG = ["--optimizer_name=sgd", "--learning_rate=5", "--dropout_emb=0.1", "--weight_drop=0.3", "--dropout_in=0.2",
+       "--dropout_hidden=0.2", "--dropout_out=0.2"]
+
+
+def assert_same_run(split, full, log_steps):
+    """Two runs that logged the same losses at log_steps and ended with the same weights, in the same place."""
+    a, b = step_losses(split), step_losses(full)
+    assert [a[it] for it in log_steps] == [b[it] for it in log_steps]
+    a, b = (torch.load(out / "latest.pt", weights_only=True) for out in (split, full))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert (a["epoch"], a["pos"]) == (b["epoch"], b["pos"])
+
+
+def test_sigterm_mid_epoch_saves_says_so_exits_143_and_resumes_bit_exactly(tmp_path, capsys):
+    proc, seen = start(tmp_path / "split", *REG)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    out = "".join(seen) + out
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    latest = tmp_path / "split" / "latest.pt"
+    ckpt = torch.load(latest, weights_only=True)
+    saved, pos = ckpt["iter_num"], ckpt["pos"]
+    assert ckpt["epoch"] == 1 and pos > 0  # mid-epoch
+    assert "\nSIGTERM: saving a checkpoint after this step (Ctrl-C again to quit without saving)\n" in out
+    assert out.endswith(f"interrupted at step {saved}: saved {latest}; continue with --init_from=resume\n")
+    step_lines = [line for line in out.splitlines() if line.startswith("epoch 1 step ")]
+    assert len(step_lines) == saved and all(re.search(r" \| \d+s elapsed, ETA (\d+h)?(\d+m)?\d+[sm]$", line)
+                                            for line in step_lines)
+    logged = files(tmp_path / "split")
+    # resumed, it says so, keeps what the first run wrote, and continues exactly as a run that was never stopped
+    assert run(tmp_path / "split", *REG, "--init_from=resume", f"--max_iters={saved + 3}") == 0
+    assert f"\nresumed from step {saved} (epoch 1, token {pos:,} of 250,963 in each stream) of {latest}\n" in (
+        capsys.readouterr().out)
+    assert (tmp_path / "split" / "log.jsonl").read_bytes().startswith(logged["log.jsonl"])
+    assert run(tmp_path / "full", *REG, f"--max_iters={saved + 3}") == 0
+    assert_same_run(tmp_path / "split", tmp_path / "full", range(1, saved + 4))
+
+
+def test_a_live_run_holds_its_folder_and_once_killed_resumes_from_its_last_interval_save(tmp_path):
+    # saves at every log line (save_interval a few microseconds); a log line every 3 steps, where the saves are, so
+    # the resumed run's log lines average the same steps as an unstopped run's
+    common = [*REG, "--log_interval=3"]
+    split, latest = tmp_path / "split", tmp_path / "split" / "latest.pt"
+    proc, seen = start(split, *common, "--save_interval=1e-7", until="epoch 1 step 6 | saved ")
+    try:
+        for args in (["--init_from=resume"], []):  # a second resume, or a run from scratch over it
+            assert message(split, *common, *args).startswith(f"{split} is in use by process {proc.pid} (train_lstm.py) "
+                                                            f"on {socket.gethostname()} since ")
+    finally:
+        proc.kill()  # SIGKILL: the run cannot save or unlock anything
+        out, _ = proc.communicate(timeout=60)
+    ckpt = torch.load(latest, weights_only=True)  # the last interval save before the kill, whole
+    saved = ckpt["iter_num"]
+    assert saved >= 6 and saved % 3 == 0 and ckpt["epoch"] == 1 and ckpt["pos"] > 0
+    assert f"epoch 1 step {saved} | saved {latest}\n" in "".join(seen) + out
+    assert not any("val_loss" in r for r in records(split))  # never reached the end of an epoch
+    # the lock went with the process; the resumed run continues as if never stopped
+    assert run(split, *common, "--init_from=resume", f"--max_iters={saved + 6}") == 0
+    assert run(tmp_path / "full", *common, f"--max_iters={saved + 6}") == 0
+    assert_same_run(split, tmp_path / "full", range(3, saved + 7, 3))
+    assert [r["config"]["init_from"] for r in records(split) if "config" in r] == ["scratch", "resume"]  # the refused
+    # runs logged nothing
+
+
+def test_evaluations_show_progress_and_each_epoch_draws_loss_png(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(prepare, "PROGRESS_EVERY", 0)  # a line per window, as a long evaluation in a log file shows
+    assert run(tmp_path, "--max_iters=2") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("val: ")]
+    windows = math.ceil((111540 // 50 - 1) / 12)  # the val split in 50 streams, 12 tokens a window
+    assert len(lines) == windows + 1 and lines[-1].startswith(f"val: {windows}/{windows} (100%) | ")
+    if importlib.util.find_spec("matplotlib"):  # optional: without it, no picture and no error
+        assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG")
