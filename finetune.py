@@ -9,7 +9,18 @@ $ python finetune.py config/ulmfit_trec.py                                    # 
 $ python finetune.py config/ulmfit_trec.py --gradual_unfreezing=False         # one of the paper's ablations
 $ echo "Who wrote Hamlet ?" | python finetune.py --mode=predict --out_dir=out-ulmfit-trec
 Switches for its ablations (§5): pretrained=False, lm_epochs=0, discriminative=False, schedule='constant' or
-'cosine', gradual_unfreezing=False, n_train=100 (low-shot).
+'cosine', gradual_unfreezing=False, n_train=100 (low-shot), clf_ar_tar=False (no AR/TAR in the classifier).
+
+Bidirectional ULMFiT (§3.4: a forward and a backward LM, a classifier fine-tuned from each independently, their
+predictions averaged). A backward LM (train_lstm.py --backwards=True) as init_from makes a backward run: every
+document is read right to left, in LM fine-tuning and in the classifier, and lm.pt and classifier.pt say so.
+`ensemble` names another run's out_dir: its classifier's class probabilities are averaged with this one's, in
+the final evaluation (which reports this model, the other and the two averaged) and in predict mode.
+config/ulmfit_backward.py, after a task's config, sets init_from, out_dir and ensemble for the backward run:
+$ python train_lstm.py config/ulmfit_wt103.py --backwards=True --out_dir=out-ulmfit-wt103-bwd     # backward LM
+$ python finetune.py config/ulmfit_trec.py                                            # the forward classifier
+$ python finetune.py config/ulmfit_trec.py config/ulmfit_backward.py        # the backward one, then the average
+$ echo "Who wrote Hamlet ?" | python finetune.py --mode=predict --out_dir=out-ulmfit-trec-bwd --ensemble=out-ulmfit-trec
 
 GPT-1 (Radford et al. 2018) on train_gpt.py's GPT: each task type's input transformation (§3.3) into one model
 with a linear head, trained on the task loss plus 0.5 x the LM loss (eq. 5; lm_coef=0 is §5's ablation).
@@ -33,8 +44,8 @@ import torch.nn.functional as F
 
 from prepare import EOS, FIELDS, UNK, get_tokenizer, read_records, utf8
 from train_gpt import GPT, GPTConfig, checkpoint_path, is_published, load_checkpoint, model_from_checkpoint
-from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, save_checkpoint, stlr,
-                        temporal_activation_regularization)
+from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, save_checkpoint,
+                        stlr, temporal_activation_regularization)
 
 # -----------------------------------------------------------------------------
 # text to token ids with a word vocabulary
@@ -59,6 +70,21 @@ def numericalize(text, stoi):
             ids.append(stoi[EOS])
         ids.extend(stoi.get(w, unk) for w in words(line, stoi))
     return ids
+
+
+def document_ids(text, stoi, backwards=False):
+    """A document as the LM reads it: numericalized, and for a backward LM (ULMFiT §3.4) in reverse token order, so
+    that it ends with the <eos> that opens it, as fastai's backward models read a document."""
+    ids = numericalize(text, stoi)
+    return ids[::-1] if backwards else ids
+
+
+def lm_corpus(splits, which):
+    """The texts of target LM fine-tuning (§3.2), never their labels: 'train', the training split's and the
+    unlabelled ones; 'all', every split's, held-out ones included, as fastai fine-tunes its IMDb LM on all 100k
+    reviews (the LM sees the test texts, never a label)."""
+    names = ["train", "unsup"] + ([s for s in splits if s not in ("train", "unsup")] if which == "all" else [])
+    return [r["text"] for name in names for r in splits.get(name, [])]
 
 
 def build_vocab(texts, known, max_vocab, min_freq):
@@ -113,32 +139,62 @@ class PoolingClassifier(nn.Module):
 
     def features(self, idx, lengths):
         """Concat pooling [h_T, maxpool(H), meanpool(H)] (B, 3E) of right-padded documents idx (B, L), whose real
-        lengths are `lengths` (B,). BPT3C: the batch is read in bptt-sized chunks with the hidden state carried;
-        the chunks are aligned to the end and only those within the last max_len tokens keep gradients, so
-        memory stays bounded however long a document is while pooling still sees all of it. Padding comes
-        after each document, so the (causal) LSTM's states at real tokens never see it, and pooling masks it."""
+        lengths are `lengths` (B,), and the means AR and TAR scale (the LM's regularisers, kept for the classifier
+        as in fastai's RNNRegularizer and ULMFiT's train_clas.py): of the squared dropped output at the positions
+        that keep gradients, and of the squared change of the raw output between such neighbours.
+        BPT3C (§3.3): the batch is read in bptt-sized chunks with the hidden state carried, and only each
+        document's last max_len tokens keep gradients, counted from its own end (fastai pads at the front for
+        this), so memory stays bounded (by max_len plus the spread of lengths in a batch, which length_batches
+        keeps small) however long a document is, while pooling still sees all of it. A chunk is split where a
+        document's kept part begins, and that row's state is detached there; a chunk where no document keeps
+        gradients runs without them. Padding comes after each document, so the (causal) LSTM's states at real
+        tokens never see it, and pooling masks it."""
         B, L = idx.shape
-        mask = torch.arange(L, device=idx.device)[None, :] < lengths[:, None]  # (B, L)
-        hidden = self.encoder.init_hidden(B)
         E = self.encoder.config.emb_size
+        pos = torch.arange(L, device=idx.device)[None, :]
+        mask = pos < lengths[:, None]  # (B, L): real tokens
+        keep = mask & (pos >= lengths[:, None] - self.max_len)  # (B, L): real tokens that keep gradients
+        sizes = lengths.tolist()  # the chunk plan is made on the CPU
+        cuts = {n - self.max_len for n in sizes if n > self.max_len} if torch.is_grad_enabled() else set()  # where
+        # a document's kept part begins (without gradients, as in evaluation, there is nothing to cut)
+        bounds = sorted(set(range(0, L, self.bptt)) | cuts | {L})
+        hidden = self.encoder.init_hidden(B)
         last = idx.new_zeros(B, E, dtype=torch.float)
         maxes = torch.full((B, E), float("-inf"), device=idx.device)
         sums = idx.new_zeros(B, E, dtype=torch.float)
-        bounds = [0] + list(range(L % self.bptt or self.bptt, L + 1, self.bptt))
+        ar_sum = tar_sum = 0.0
         for start, end in zip(bounds, bounds[1:]):
-            with torch.set_grad_enabled(torch.is_grad_enabled() and start >= L - self.max_len):
-                hidden, raw_output, _ = self.encoder.encode(idx[:, start:end], hidden)
-                out = raw_output.float()  # (B, T, E): pooled before output dropout, which the head applies
-                m = mask[:, start:end, None]
-                sums = sums + (out * m).sum(1)
-                maxes = torch.maximum(maxes, out.masked_fill(~m, float("-inf")).amax(1))
-                at = (lengths - 1 - start).clamp(0, end - start - 1)  # each row's last real token, if in here
-                here = ((lengths - 1 >= start) & (lengths - 1 < end))[:, None]
-                last = torch.where(here, out[torch.arange(B), at], last)
-        return torch.cat([last, maxes, sums / lengths[:, None]], dim=1)
+            if start in cuts:  # the rows whose kept part begins here: no gradient flows back past it
+                cut = (lengths - self.max_len == start)[None, :, None]
+                hidden = [(torch.where(cut, h.detach(), h), torch.where(cut, c.detach(), c)) for h, c in hidden]
+            kept = any(n - self.max_len < end and start < n for n in sizes)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and kept):  # the sums below keep their graphs
+                hidden, raw_output, output = self.encoder.encode(idx[:, start:end], hidden)
+            k = keep[:, start:end, None]  # (B, T, 1)
+            raw = torch.where(k, raw_output.float(), raw_output.float().detach())  # (B, T, E), pooled before
+            # output dropout, which the head applies; before a row's kept part it passes no gradient
+            m = mask[:, start:end, None]
+            sums = sums + (raw * m).sum(1)
+            maxes = torch.maximum(maxes, raw.masked_fill(~m, float("-inf")).amax(1))
+            at = (lengths - 1 - start).clamp(0, end - start - 1)  # each row's last real token, if in here
+            here = ((lengths - 1 >= start) & (lengths - 1 < end))[:, None]
+            last = torch.where(here, raw[torch.arange(B), at], last)
+            if kept:  # AR over kept positions; TAR over kept neighbours, the previous chunk's last one included
+                ar_sum = ar_sum + (output.float().pow(2) * k).sum()
+                seq, lo = (raw, 0) if start == 0 else (torch.cat([previous, raw], 1), start - 1)
+                pairs = keep[:, lo + 1:end] & keep[:, lo:end - 1]  # (B, T or T-1): both neighbours kept
+                tar_sum = tar_sum + ((seq[:, 1:] - seq[:, :-1]).pow(2) * pairs[..., None]).sum()
+            previous = raw[:, -1:]
+        n_pairs = (keep[:, 1:] & keep[:, :-1]).sum()
+        ar = ar_sum / (keep.sum() * E)
+        tar = tar_sum / (n_pairs * E).clamp(min=1)  # no pair when every document is one token long
+        return torch.cat([last, maxes, sums / lengths[:, None]], dim=1), ar, tar
 
-    def forward(self, idx, lengths):
-        return self.head(self.features(idx, lengths))  # logits (B, n_classes)
+    def forward(self, idx, lengths, with_reg=False):
+        """Logits (B, n_classes); with_reg, also the means AR and TAR scale (see features)."""
+        features, ar, tar = self.features(idx, lengths)
+        logits = self.head(features)
+        return (logits, ar, tar) if with_reg else logits
 
 
 def lm_groups(model):
@@ -177,9 +233,9 @@ def schedule_lr(name, it, total, lr_max, cut_frac, ratio):
     then linear decay to zero (GPT-1 §4.1, warmup 0.2%); constant; or a cosine decay to zero."""
     if name == "stlr":
         return stlr(it, total, lr_max, cut_frac, ratio)
-    if name == "linear":
-        warmup = max(1, total * cut_frac)
-        return lr_max * min(it / warmup, max(0.0, (total - it) / (total - warmup)))
+    if name == "linear":  # OpenAI's warmup_linear (finetune-transformer-lm, opt.py), x = t/T:
+        x = it / total  # (s * x/warmup + (1 - s)) * (1 - x), s = x <= warmup: the decay is 1 - x from the start
+        return lr_max * (x / cut_frac if x <= cut_frac and cut_frac else 1.0) * max(0.0, 1 - x)
     if name == "cosine":
         return lr_max * 0.5 * (1 + math.cos(math.pi * it / total))
     return lr_max
@@ -246,13 +302,13 @@ def lm_eval_loss(model, data, bptt, ctx):
 
 
 def fine_tune_lm(model, stream, eval_stream, eval_split, *, epochs, batch_size, bptt, lr_at, alpha, beta, optimizer,
-                 step, ctx, rng, ctrl_c, log_json):
+                 grad_clip, step, ctx, rng, ctrl_c, log_json):
     """Target task LM fine-tuning (ULMFiT §3.2), run as pretraining was: stream (N,), the task's text as ids, cut
     into batch_size contiguous rows read in variable-length BPTT windows with the state carried; the loss plus AR
-    and TAR. Step i's lr is lr_at(i, total steps) scaled by its window's length; step(optimizer, loss, params, lr)
-    applies it. The loss on eval_stream, the eval_split's text, is printed and logged before training and after
-    each epoch. Returns (steps taken, the latest eval loss, interrupted): on Ctrl-C (ctrl_c.pressed) it stops after
-    the current step and leaves saving to the caller."""
+    and TAR. Step i's lr is lr_at(i, total steps) scaled by its window's length; step(optimizer, loss, params, lr,
+    grad_clip) applies it. The loss on eval_stream, the eval_split's text, is printed and logged before training
+    and after each epoch. Returns (steps taken, the latest eval loss, interrupted): on Ctrl-C (ctrl_c.pressed) it
+    stops after the current step and leaves saving to the caller."""
     n_cols = len(stream) // batch_size
     data = stream[:n_cols * batch_size].view(batch_size, n_cols)  # (B, N): row b is the b-th slice of the text
     eval_data = eval_stream[None]  # (1, M): one stream
@@ -273,7 +329,7 @@ def fine_tune_lm(model, stream, eval_stream, eval_split, *, epochs, batch_size, 
                 loss = (F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
                         + activation_regularization(output.float(), alpha)
                         + temporal_activation_regularization(raw_output.float(), beta))
-            step(optimizer, loss, model.parameters(), lr)
+            step(optimizer, loss, model.parameters(), lr, grad_clip)
             pos, iter_num = pos + seq_len, iter_num + 1
             if ctrl_c.pressed:
                 return iter_num, eval_loss, True
@@ -339,8 +395,7 @@ class GPTTaskModel(nn.Module):
 
     def __init__(self, gpt, task_type, n_out, dropout=0.1):
         super().__init__()
-        self.gpt, self.task_type = gpt, task_type
-        self.dropout = nn.Dropout(dropout)
+        self.gpt, self.task_type, self.dropout = gpt, task_type, dropout
         self.head = nn.Linear(gpt.config.n_embd, n_out)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
@@ -348,20 +403,23 @@ class GPTTaskModel(nn.Module):
     def forward(self, idx, lengths, with_lm=False):
         """idx (B, n, L): n right-padded sequences per example, lengths (B, n). Returns the task output, (B, n_out),
         or (B, n) choice scores for multiple choice; with_lm, also the auxiliary LM loss (§3.3, L1 in eq. 5):
-        next-token cross-entropy over every real token after [start]."""
+        next-token cross-entropy over every real token after [start], averaged over each sequence, then over the
+        batch's sequences, as OpenAI's train.py does (so a short sequence weighs as much as a long one)."""
         B, n, L = idx.shape
         idx, lengths = idx.view(B * n, L), lengths.view(-1)
         h = self.gpt.encode(idx)  # (B*n, L, C); causal, so no state at a real token has seen the padding
         last = h[torch.arange(B * n, device=idx.device), lengths - 1].view(B, n, -1)
         if self.task_type in ("similarity", "regression"):
             last = last.sum(1, keepdim=True)  # the two orders' final states, added (§3.3)
-        out = self.head(self.dropout(last))  # (B, n or 1, n_out)
+        # one dropout mask per example, shared by its choices (OpenAI's train.py: noise shape [B, 1, C])
+        out = self.head(locked_dropout(last, self.dropout, self.training))  # (B, n or 1, n_out)
         out = out.squeeze(-1) if self.task_type == "multiple_choice" else out[:, 0]
         if not with_lm:
             return out
         logits = self.gpt.logits(h[:, :-1]).float()  # (B*n, L-1, V)
-        targets = idx[:, 1:].masked_fill(torch.arange(1, L, device=idx.device) >= lengths[:, None], -1)
-        return out, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        real = torch.arange(1, L, device=idx.device) < lengths[:, None]  # (B*n, L-1): targets that are real tokens
+        losses = F.cross_entropy(logits.flatten(0, 1), idx[:, 1:].flatten(), reduction="none").view(B * n, L - 1)
+        return out, ((losses * real).sum(1) / real.sum(1)).mean()
 
 
 def gpt_groups(model):
@@ -391,15 +449,16 @@ CLASSIFIERS = {"ulmfit_classifier": "awd_lstm", "gpt_classifier": "gpt"}  # a ch
 def classifier_from_checkpoint(ckpt):
     """A finetune.py classifier from its checkpoint: (classifier, family of its base model, task type,
     encode_example), where encode_example(record) gives the token sequences the classifier reads, made with the
-    vocabulary (ULMFiT) or tokenizer, special tokens and block_size (GPT-1) its training saved."""
+    vocabulary and direction (ULMFiT) or tokenizer, special tokens and block_size (GPT-1) its training saved."""
     family = CLASSIFIERS[ckpt["model_type"]]
     task_type = ckpt.get("task_type", "classification")  # classifiers from before GPT-1's recipe name none
     if family == "awd_lstm":
         clf = PoolingClassifier(AWDLSTM(LSTMConfig(**ckpt["model_args"])), len(ckpt["labels"]), **ckpt["head_args"])
         stoi = {w: i for i, w in enumerate(ckpt["vocab"])}
+        backwards = ckpt.get("backwards", False)  # absent in forward classifiers' checkpoints
 
         def encode_example(record):
-            return [numericalize(record["text"], stoi)]
+            return [document_ids(record["text"], stoi, backwards)]
     else:
         clf = GPTTaskModel(GPT(GPTConfig(**ckpt["model_args"])), task_type, ckpt["n_out"])
         encode, _ = get_tokenizer(ckpt["meta"])
@@ -410,6 +469,34 @@ def classifier_from_checkpoint(ckpt):
             return transform(record, task_type, encode, special, block_size)
     clf.load_state_dict(ckpt["model"])
     return clf, family, task_type, encode_example
+
+
+def load_classifier(folder, device):
+    """The checkpoint of the classifier a finetune.py run saved in folder, checked to be one."""
+    path = os.path.join(folder, "classifier.pt")
+    ckpt = load_checkpoint(path, device, model_type=None)
+    if ckpt.get("model_type") not in CLASSIFIERS:
+        raise SystemExit(f"{path} holds a {ckpt.get('model_type', 'gpt')} model, not a finetune.py classifier: "
+                         "point --out_dir (or --ensemble) at a finetune.py run")
+    return ckpt
+
+
+def check_ensemble(task_type, labels, other, path):
+    """Two classifiers' outputs can be averaged when they answer the same question: the same task type and the
+    same labels, in the same order, since the probabilities are indexed by them. Their vocabularies, tokenizers,
+    directions and even recipes may differ: each reads the raw text its own way (classifier_outputs)."""
+    other_type = other.get("task_type", "classification")
+    if other_type != task_type or other["labels"] != labels:
+        raise SystemExit(f"ensemble: {path} is a {other_type} classifier with labels {other['labels']}, this one a "
+                         f"{task_type} classifier with labels {labels}: average classifiers of the same task")
+
+
+def classifier_outputs(ckpt, records, batch_size, device, ctx, where):
+    """A saved classifier's outputs (class or choice probabilities, or scores for regression) on raw records, each
+    encoded as that classifier reads text."""
+    clf, family, task_type, encode_example = classifier_from_checkpoint(ckpt)
+    examples = encode_records(records, encode_example, where)
+    return predict(clf.to(device), family, task_type, examples, batch_size, device, ctx)
 
 
 def encode_records(records, encode_example, where):
@@ -455,14 +542,19 @@ def task_loss(task_type, out, y):
     return F.cross_entropy(out.float(), torch.tensor(y, device=out.device))
 
 
-def training_loss(clf, family, task_type, batch, y, lm_coef, device):
-    """A batch's loss, and its (task, LM) parts to log or None: the task loss, plus for a GPT lm_coef times the LM
-    loss on the same sequences (GPT-1 eq. 5: L3 = L2 + lambda * L1)."""
+def training_loss(clf, family, task_type, batch, y, device, lm_coef=0.0, alpha=0.0, beta=0.0):
+    """A batch's loss, and its parts to log ({name: value}) or None: the task loss, plus for a GPT lm_coef times the
+    LM loss on the same sequences (GPT-1 eq. 5: L3 = L2 + lambda * L1), for an AWD-LSTM alpha times AR and beta
+    times TAR on its encoder (as fastai's RNNRegularizer and ULMFiT's train_clas.py)."""
     inputs = model_inputs(family, batch, device)
     if family == "gpt" and lm_coef:
         out, lm_loss = clf(*inputs, with_lm=True)
         task_part = task_loss(task_type, out, y)
-        return task_part + lm_coef * lm_loss, (task_part.item(), lm_loss.item())
+        return task_part + lm_coef * lm_loss, {"task_loss": task_part.item(), "lm_loss": lm_loss.item()}
+    if family == "awd_lstm" and (alpha or beta):
+        out, ar, tar = clf(*inputs, with_reg=True)
+        task_part, reg = task_loss(task_type, out, y), alpha * ar + beta * tar
+        return task_part + reg, {"task_loss": task_part.item(), "ar_tar": reg.item()}
     return task_loss(task_type, clf(*inputs), y), None
 
 
@@ -528,6 +620,8 @@ if __name__ == "__main__":
     out_dir = "out-ulmfit-trec"
     mode = "train"  # 'train', or 'predict': label the examples in `input` with out_dir/classifier.pt
     input = "-"  # predict: a .jsonl file with the task's fields, a .txt file (one text per line), or - for stdin
+    ensemble = ""  # another finetune.py out_dir of the same task: its classifier's probabilities are averaged with
+    # this one's in predict mode and in the final evaluation (bidirectional ULMFiT, §3.4: forward and backward)
     init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py or train_gpt.py out_dir or .pt file, or
     # published weights: openai-gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder in the hub's layout
     pretrained = True  # False: the same architecture, freshly initialised (the paper's "no pretraining" ablation)
@@ -541,14 +635,15 @@ if __name__ == "__main__":
     # both recipes: the optimisation tricks and their ablation switches (ULMFiT §3.2, §3.3, §5)
     discriminative = True
     lr_factor = 2.6  # each lower group's lr is the one above divided by this (§3.2)
-    schedule = "stlr"  # 'stlr', 'linear' (GPT-1: warmup over cut_frac, then to zero), 'constant' or 'cosine'
+    schedule = "stlr"  # 'stlr', 'linear' (GPT-1: warmup over cut_frac, then 1 - t/T), 'constant' or 'cosine'
     cut_frac = 0.1  # STLR's rising fraction (§3.2); GPT-1's warmup is 0.002
     stlr_ratio = 32
     gradual_unfreezing = True
     beta1 = 0.7  # Adam (ULMFiT §4; GPT-1 used 0.9, 0.999)
     beta2 = 0.99
     weight_decay = 0.01  # decoupled (AdamW) as fastai and GPT-1 (w=0.01); here on biases and norms too, for brevity
-    grad_clip = 0.25
+    grad_clip = 25.0  # the task stage's total-norm clip. ULMFiT's paper gives none; its code (fastai's train_clas.py)
+    # clips the classifier at 25: a guard against a rare explosion, not a limit on ordinary steps. GPT-1's: 1
     # both recipes: system
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
@@ -564,10 +659,14 @@ if __name__ == "__main__":
     dropout_hidden = 0.3
     dropout_out = 0.4
     weight_drop = 0.5
-    # ULMFiT: target LM fine-tuning (§3.2), on all the task's training text, labelled or not
+    # ULMFiT: target LM fine-tuning (§3.2), on the task's text, labelled or not
     lm_epochs = 15  # 0 switches it off (§4 footnote: 15 epochs for TREC-6 without overfitting)
+    lm_texts = "train"  # 'train': the training and unlabelled texts; 'all': the held-out splits' texts too (never
+    # their labels), as fastai's IMDb LM reads all 100k reviews; its eval loss is then on text it trained on
     lm_lr = 4e-3  # peak lr (§4)
     lm_batch_size = 64
+    lm_grad_clip = 0.3  # total-norm clip. The paper gives none; its code (fastai's finetune_lm.py) clips the LM at
+    # 0.3, near AWD-LSTM's 0.25 in pretraining: steps stay small, so fine-tuning adapts what pretraining learnt
     alpha = 2.0  # AR and TAR, as in pretraining
     beta = 1.0
     # ULMFiT: the classifier (§3.3)
@@ -575,15 +674,18 @@ if __name__ == "__main__":
     max_len = 1400  # BPT3C: only the last max_len tokens of a document keep gradients (fastai: 20 windows of 70)
     head_hidden = 50
     head_dropout = (0.4, 0.1)  # the two head blocks (fastai's defaults: the first is the LM's output dropout)
+    clf_ar_tar = True  # AR and TAR (alpha, beta) on the classifier's encoder too, over the positions that keep
+    # gradients, as fastai's RNNRegularizer and ULMFiT's train_clas.py (alpha=2, beta=1); False: the ablation
     # GPT-1: fine-tuning (§3.3, §4.1)
     lm_coef = 0.5  # lambda: weight of the auxiliary LM loss (0 switches it off, §5's ablation)
-    clf_dropout = 0.1  # before the linear head
+    clf_dropout = 0.1  # before the linear head, one mask per example shared by its choices (OpenAI's train.py)
     gpt_dropout = 0.1  # residual, embedding and attention dropout inside the GPT while fine-tuning
     block_size = 0  # longest input sequence (0: the model's context)
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
     for key, value, allowed in (("mode", mode, ("train", "predict")), ("vocab", vocab, ("pretrained", "task")),
-                                ("schedule", schedule, ("stlr", "linear", "constant", "cosine"))):
+                                ("schedule", schedule, ("stlr", "linear", "constant", "cosine")),
+                                ("lm_texts", lm_texts, ("train", "all"))):
         if value not in allowed:
             raise SystemExit(f"config: {key} must be one of {', '.join(allowed)}, not '{value}'")
     if len(head_dropout) != 2:
@@ -597,18 +699,18 @@ if __name__ == "__main__":
     rng = np.random.default_rng(seed)
     clf_path, lm_path = os.path.join(out_dir, "classifier.pt"), os.path.join(out_dir, "lm.pt")
 
-    # predict: label new examples with a trained classifier: one line out per example in
+    # predict: label new examples with a trained classifier, or the average of two (ensemble): one line out per
+    # example in
     if mode == "predict":
-        clf_ckpt = load_checkpoint(clf_path, device, model_type=None)
-        if clf_ckpt.get("model_type") not in CLASSIFIERS:
-            raise SystemExit(f"predict: {clf_path} holds a {clf_ckpt.get('model_type', 'gpt')} model, not a "
-                             "finetune.py classifier: point --out_dir at a finetune.py run")
-        clf, family, task_type, encode_example = classifier_from_checkpoint(clf_ckpt)
+        members = [load_classifier(out_dir, device)] + ([load_classifier(ensemble, device)] if ensemble else [])
+        task_type, labels = members[0].get("task_type", "classification"), members[0]["labels"]
+        if ensemble:
+            check_ensemble(task_type, labels, members[1], ensemble)
         new_records = read_new_records(input, task_type)
-        new_examples = encode_records(new_records, encode_example, "predict:")
-        outputs = predict(clf.to(device), family, task_type, new_examples, batch_size, device, ctx)
+        outputs = sum(classifier_outputs(ckpt, new_records, batch_size, device, ctx, "predict:")
+                      for ckpt in members) / len(members)
         for record, output, decision in zip(new_records, outputs, decisions(outputs, task_type)):
-            print(prediction_line(record, output, decision, task_type, clf_ckpt["labels"]))
+            print(prediction_line(record, output, decision, task_type, labels))
         sys.exit(0)
 
     # data: the task's splits, with n_train labelled examples drawn for training
@@ -629,6 +731,9 @@ if __name__ == "__main__":
                          f"or label examples with it: --mode=predict")
     targets = {split: [labels.index(r["label"]) if labels else r["label"] for r in records]  # class, choice or score
                for split, records in labelled.items()}
+    if ensemble:  # the classifier to average with this one in the end (§3.4), checked before any training
+        partner = load_classifier(ensemble, "cpu")
+        check_ensemble(task_type, labels, partner, ensemble)
 
     # the pretrained model's type picks the recipe: ULMFiT for an AWD-LSTM, GPT-1's for a GPT (a train_gpt.py
     # checkpoint or published weights); each is checked here, before anything is written, and built in its section
@@ -638,6 +743,7 @@ if __name__ == "__main__":
         base_path = checkpoint_path(init_from)  # a run folder: its best.pt, else its latest.pt
         base_ckpt = load_checkpoint(base_path, "cpu", model_type=None)
         family = base_ckpt.get("model_type", "gpt")
+    backwards = family == "awd_lstm" and base_ckpt.get("backwards", False)  # a backward LM reads right to left (§3.4)
     if family == "awd_lstm":
         base_meta = base_ckpt["meta"]
         if task_type != "classification":
@@ -662,7 +768,7 @@ if __name__ == "__main__":
     version = code_version()
     print(f"origins finetune.py @ {version} | torch {torch.__version__} | {device} {dtype} | task {task} "
           f"({task_type}): {len(train_records):,} labelled train examples | init_from {init_from}"
-          + ("" if pretrained else " (architecture only: not pretrained)"))
+          + (" (backward LM)" if backwards else "") + ("" if pretrained else " (architecture only: not pretrained)"))
     print("config: " + json.dumps(config))
     log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config})
 
@@ -670,37 +776,39 @@ if __name__ == "__main__":
     ctrl_c = CtrlC("saving after this step")
     factor = lr_factor if discriminative else 1.0
 
-    def step(optimizer, loss, params, lr):
+    def step(optimizer, loss, params, lr, clip):
         if not math.isfinite(loss.item()):
             ctrl_c.restore()
             raise SystemExit(f"loss is {loss.item()}: stopping without saving; try a lower learning rate or "
                              "dtype=float32")
         set_lr(optimizer, lr)
         scaler.scale(loss).backward()
-        if grad_clip:
+        if clip:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, clip)
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
     if family == "awd_lstm":
         # ULMFiT: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop. The LM
-        # with the fine-tuning dropouts and its vocabulary (or the task's), target LM fine-tuning, the classifier
-        lm_texts = [r["text"] for r in splits["train"] + splits.get("unsup", [])]  # all of it: no labels needed
+        # with the fine-tuning dropouts and its vocabulary (or the task's), target LM fine-tuning, the classifier.
+        # A backward LM (§3.4) reads every document right to left, in both stages
+        lm_docs = lm_corpus(splits, lm_texts)  # all the training text, labelled or not (or every split's)
         known = set(base_meta["vocab"]) if pretrained else set()  # without pretraining, tokenise as if no LM existed
-        vocab_list = build_vocab(lm_texts, known, max_vocab, min_freq) if vocab == "task" else base_meta["vocab"]
+        vocab_list = build_vocab(lm_docs, known, max_vocab, min_freq) if vocab == "task" else base_meta["vocab"]
         model, model_args = task_lm(base_ckpt, vocab_list, pretrained, dict(
             dropout_emb=dropout_emb, dropout_in=dropout_in, dropout_hidden=dropout_hidden, dropout_out=dropout_out,
             weight_drop=weight_drop))
         model, base_ckpt = model.to(device), None  # the model holds the weights now
         stoi = {w: i for i, w in enumerate(vocab_list)}
-        examples = {split: [[numericalize(r["text"], stoi)] for r in records] for split, records in labelled.items()}
+        examples = {split: [[document_ids(r["text"], stoi, backwards)] for r in records]
+                    for split, records in labelled.items()}
         train_ids = [ex[0] for ex in examples["train"]]
         unk_rate = sum(d.count(stoi[UNK]) for d in train_ids) / sum(map(len, train_ids))
         print(f"vocabulary: {len(vocab_list):,} words ({vocab}); {unk_rate:.1%} of the labelled train tokens are {UNK}")
         if lm_epochs:  # target LM fine-tuning (§3.2), saved as lm.pt, an ordinary train_lstm.py checkpoint
-            stream = torch.tensor([i for text in lm_texts for i in numericalize(text, stoi)], device=device)
+            stream = torch.tensor([i for text in lm_docs for i in document_ids(text, stoi, backwards)], device=device)
             if len(stream) < 2 * lm_batch_size:  # each row needs a token and the one after it
                 raise SystemExit(f"data: {task}'s training text is too short for lm_batch_size={lm_batch_size}")
             eval_stream = torch.tensor([i for ex in examples[eval_split] for i in ex[0]], device=device)
@@ -708,12 +816,13 @@ if __name__ == "__main__":
             lm_iters, latest_lm_loss, interrupted = fine_tune_lm(
                 model, stream, eval_stream, eval_split, epochs=lm_epochs, batch_size=lm_batch_size, bptt=bptt,
                 lr_at=partial(schedule_lr, schedule, lr_max=lm_lr, cut_frac=cut_frac, ratio=stlr_ratio),
-                alpha=alpha, beta=beta, optimizer=lm_optimizer, step=step, ctx=ctx, rng=rng, ctrl_c=ctrl_c,
-                log_json=log_json)
+                alpha=alpha, beta=beta, optimizer=lm_optimizer, grad_clip=lm_grad_clip, step=step, ctx=ctx, rng=rng,
+                ctrl_c=ctrl_c, log_json=log_json)
             save_checkpoint(lm_path, dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm",
                                           meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab_list),
                                                 "vocab": vocab_list, "splits": {}}, config=config, iter_num=lm_iters,
-                                          best_val_loss=latest_lm_loss))  # the latest: LM fine-tuning selects none
+                                          best_val_loss=latest_lm_loss,  # the latest: LM fine-tuning selects none
+                                          backwards=backwards))  # so sample.py and eval.py read it as it reads
             if interrupted:
                 ctrl_c.restore()
                 print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
@@ -721,7 +830,7 @@ if __name__ == "__main__":
                 sys.exit(130)  # as a shell reports a Ctrl-C'd program (128 + SIGINT)
         clf = PoolingClassifier(model, len(labels), head_hidden, head_dropout, bptt, max_len).to(device)
         groups = classifier_groups(clf)
-        extra = dict(model_type="ulmfit_classifier", model_args=model_args, vocab=vocab_list,
+        extra = dict(model_type="ulmfit_classifier", model_args=model_args, vocab=vocab_list, backwards=backwards,
                      head_args=dict(hidden=head_hidden, dropout=head_dropout, bptt=bptt, max_len=max_len))
     else:
         # GPT-1: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop. Three new
@@ -765,9 +874,11 @@ if __name__ == "__main__":
         save_checkpoint(path, dict(model=clf.state_dict(), labels=labels, task_type=task_type, config=config,
                                    **extra))
 
-    def evaluate(split):
-        outputs = predict(clf, family, task_type, examples[split], batch_size, device, ctx)
+    def metrics(outputs, split):
         return task_metrics(task_type, decisions(outputs, task_type), targets[split], labels)
+
+    def evaluate(split):
+        return metrics(predict(clf, family, task_type, examples[split], batch_size, device, ctx), split)
 
     steps_per_epoch = math.ceil(len(train_records) / batch_size)
     example_lengths = [max(map(len, ex)) for ex in examples["train"]]
@@ -785,8 +896,9 @@ if __name__ == "__main__":
                 lr = schedule_lr(schedule, stage_step, stage_steps, learning_rate, cut_frac, stlr_ratio)
                 with ctx:
                     loss, loss_parts = training_loss(clf, family, task_type, [examples["train"][i] for i in b],
-                                                     [targets["train"][i] for i in b], lm_coef, device)
-                step(optimizer, loss, all_params, lr)
+                                                     [targets["train"][i] for i in b], device, lm_coef=lm_coef,
+                                                     alpha=alpha if clf_ar_tar else 0, beta=beta if clf_ar_tar else 0)
+                step(optimizer, loss, all_params, lr, grad_clip)
                 losses.append(loss.item())
                 if loss_parts:
                     parts.append(loss_parts)
@@ -797,24 +909,36 @@ if __name__ == "__main__":
                     print(f"interrupted at epoch {epoch}: saved {clf_path} as it is")
                     sys.exit(130)
             results = {f"{eval_split}_{k}": v for k, v in evaluate(eval_split).items()}
-            if parts:  # GPT-1's two losses apart, to see what the auxiliary one does
-                results = {"task_loss": float(np.mean([p[0] for p in parts])),
-                           "lm_loss": float(np.mean([p[1] for p in parts])), **results}
+            if parts:  # the task loss apart from GPT-1's auxiliary LM loss or ULMFiT's AR and TAR, to see what they do
+                results = {**{k: float(np.mean([p[k] for p in parts])) for k in parts[0]}, **results}
             print(f"epoch {epoch} | {n_trainable}/{len(groups)} groups trainable | train loss {np.mean(losses):.4f} | "
                   + " | ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items())
                   + f" | {time.time() - t0:.1f} s", flush=True)
             log_json({"stage": "classifier", "epoch": epoch, "groups": n_trainable, "loss": float(np.mean(losses)),
                       **results})
 
-    # the final model on every labelled held-out split (no selection on test: the last epoch is reported)
+    # the final model on every labelled held-out split (no selection on test: the last epoch is reported); with an
+    # ensemble, the other classifier too (it reads the raw records its own way) and the two's probabilities averaged
     ctrl_c.restore()
     save_classifier(clf_path)
-    final = {}
-    for split in ("val", "test"):
-        if split in examples:
-            for metric, value in evaluate(split).items():
-                final[f"{split}_{metric}"] = value
+    held_out = [split for split in ("val", "test") if split in examples]
+    outputs = {split: predict(clf, family, task_type, examples[split], batch_size, device, ctx) for split in held_out}
+    reports = [("", f"{'backward' if backwards else 'forward'} ({out_dir})", outputs)]
+    if ensemble:
+        other = {split: classifier_outputs(partner, labelled[split], batch_size, device, ctx, f"ensemble: {split}")
+                 for split in held_out}
+        averaged = {split: (outputs[split] + other[split]) / 2 for split in held_out}
+        reports += [("partner_", f"{'backward' if partner.get('backwards') else 'forward'} ({ensemble})", other),
+                    ("ensemble_", "ensemble (probabilities averaged)", averaged)]
+    final = {"ensemble": ensemble} if ensemble else {}
+    for prefix, name, outs in reports:
+        results = {}
+        for split in held_out:
+            for metric, value in metrics(outs[split], split).items():
+                results[f"{split}_{metric}"] = value
                 if metric == "accuracy":
-                    final[f"{split}_error"] = 1 - value
-    print(" | ".join(f"{k} {v:.4f}" for k, v in final.items()) + f" | saved {clf_path}")
+                    results[f"{split}_error"] = 1 - value
+        print((f"{name}: " if ensemble else "") + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
+        final.update({prefix + k: v for k, v in results.items()})
+    print(f"saved {clf_path}")
     log_json({"stage": "final", **final})

@@ -7,7 +7,7 @@
 #   python train_lstm.py config/minutes_ulmfit_wt2.py
 #   python train_lstm.py config/minutes_ulmfit_wt2.py --backwards=True --out_dir=out-minutes-wt2-bwd
 # CPU shrink: --device=cpu --emb_size=64 --hidden_size=256 --max_seconds=120
-out_dir = "out-minutes-wt2-fwd"
+out_dir = "out-minutes-wt2"
 dataset = "wikitext2"
 log_interval = 200
 batch_size = 64

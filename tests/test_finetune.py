@@ -1,11 +1,13 @@
 """ULMFiT's pieces in finetune.py, each against the paper's formula or an independent computation: STLR,
-discriminative learning rates, gradual unfreezing, concat pooling, BPT3C's gradient cut, the mean-embedding init;
-then the script end to end on small tasks, and its one-line messages for bad input."""
+discriminative learning rates, gradual unfreezing, concat pooling, BPT3C's gradient cut, AR/TAR in the classifier,
+the mean-embedding init, one LM fine-tuning step by hand; then the script end to end on small tasks (bidirectional
+ULMFiT and its ensemble included), its one-line messages for bad input, and GPT-1's pieces."""
 
 import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -13,12 +15,14 @@ import time
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scripts import run_script, script_error
 
 import finetune
 import prepare
-from finetune import (PoolingClassifier, classifier_groups, discriminative_lrs, freeze, length_batches, lm_groups,
-                      make_optimizer, numericalize, schedule_lr, set_lr, transfer_embedding, unfreezing_stages, words)
+from finetune import (PoolingClassifier, classifier_groups, discriminative_lrs, document_ids, freeze, length_batches,
+                      lm_corpus, lm_groups, make_optimizer, numericalize, schedule_lr, set_lr, training_loss,
+                      transfer_embedding, unfreezing_stages, words)
 import train_gpt
 from train_gpt import GPT, GPTConfig
 from train_lstm import AWDLSTM, LSTMConfig
@@ -50,9 +54,19 @@ def test_stlr_follows_the_papers_equation_3():
     assert schedule_lr("stlr", 1000, T, eta_max, cut_frac, ratio) == pytest.approx(eta_max / 32)  # back down
     assert schedule_lr("constant", 500, T, eta_max, cut_frac, ratio) == eta_max
     assert schedule_lr("cosine", 500, T, eta_max, cut_frac, ratio) == pytest.approx(eta_max / 2)
-    # GPT-1: linear warmup over 0.2% of training (2 of 1000 steps here), then linear decay to zero
-    assert [schedule_lr("linear", t, T, eta_max, 0.002, ratio) for t in (0, 1, 2, 501, 1000)] == \
-        pytest.approx([0, eta_max / 2, eta_max, eta_max * 499 / 998, 0])
+
+
+def test_linear_schedule_is_openais_warmup_linear():
+    # GPT-1: OpenAI's opt.py, warmup_linear(x, warmup=0.002) = (s * (x / warmup) + (1 - s)) * (1 - x) with
+    # s = (x <= warmup) and x = t / T: a warmup over 0.2% of training (2 of 1000 steps here), then 1 - t/T
+    T, warmup, eta_max = 1000, 0.002, 6.25e-5
+    for t in (0, 1, 2, 3, 501, 999, 1000):
+        x = t / T
+        s = float(x <= warmup)
+        by_hand = eta_max * (s * x / warmup + 1 - s) * (1 - x)
+        assert schedule_lr("linear", t, T, eta_max, warmup, 32) == pytest.approx(by_hand)
+    assert schedule_lr("linear", 1, T, eta_max, warmup, 32) == pytest.approx(eta_max * 0.5 * 0.999)
+    assert schedule_lr("linear", 501, T, eta_max, warmup, 32) == pytest.approx(eta_max * 0.499)
 
 
 def test_discriminative_lrs_divide_by_2_6_per_group_down():
@@ -119,10 +133,11 @@ def test_concat_pooling_ignores_padding():
     x = torch.full((4, 11), 5)  # padding with a real token id: only the masks may keep it out
     for i, d in enumerate(docs):
         x[i, :len(d)] = d
-    with torch.no_grad():
-        batched = clf.features(x, torch.tensor([len(d) for d in docs]))
+    batched = clf.features(x, torch.tensor([len(d) for d in docs]))[0]  # with gradients: chunks split at 3 and 1
+    with torch.no_grad():  # without: no split
+        torch.testing.assert_close(clf.features(x, torch.tensor([len(d) for d in docs]))[0], batched)
         for i, d in enumerate(docs):
-            alone = clf.features(d[None], torch.tensor([len(d)]))[0]
+            alone = clf.features(d[None], torch.tensor([len(d)]))[0][0]
             torch.testing.assert_close(batched[i], alone, rtol=1e-5, atol=1e-6)
             # and pooling is what it says: [last state, max over time, mean over time] of the last layer
             _, raw, _ = clf.encoder.encode(d[None], clf.encoder.init_hidden(1))
@@ -141,6 +156,76 @@ def test_bpt3c_gives_no_gradient_before_the_last_max_len_tokens():
     grad_rows = enc.encoder.weight.grad.abs().sum(1)
     assert torch.all(grad_rows[:L - max_len] == 0)
     assert torch.all(grad_rows[L - max_len:] > 0)
+
+
+def test_bpt3c_counts_the_kept_tokens_from_each_documents_own_end():
+    # a batch longer than max_len with a document shorter than (batch length - max_len): counted from the end of
+    # the padded batch, the short document would get no gradient at all
+    enc = tiny_encoder(vocab_size=40)
+    clf = PoolingClassifier(enc, 2, bptt=5, max_len=10).eval()
+    x = torch.full((2, 30), 39)  # 39: padding
+    x[0] = torch.arange(30)  # token id = position in the long document,
+    x[1, :8] = torch.arange(30, 38)  # and 30 + position in the short one: one embedding row per token
+    clf(x, torch.tensor([30, 8])).sum().backward()
+    grad_rows = enc.encoder.weight.grad.abs().sum(1)
+    assert torch.all(grad_rows[:20] == 0)  # the long document: nothing before its last 10 tokens
+    assert torch.all(grad_rows[20:30] > 0)
+    assert torch.all(grad_rows[30:38] > 0)  # the short one: all of its 8 tokens
+    assert grad_rows[39] == 0  # padding
+
+
+def kept_positions_by_hand(enc, docs, max_len):
+    """Each document encoded alone, unpadded, in one call: its last layer's raw output at its last max_len tokens."""
+    return [enc.encode(d[None], enc.init_hidden(1))[1][0, -max_len:] for d in docs]
+
+
+def test_classifier_ar_and_tar_average_the_kept_positions():
+    # AR = mean of the squared output and TAR = mean of its squared step-to-step change, over the positions that
+    # keep gradients (each document's last max_len real tokens) and the pairs of neighbours among them
+    enc = tiny_encoder()
+    clf = PoolingClassifier(enc, 3, bptt=3, max_len=5).eval()  # no dropout: the dropped output is the raw one
+    g = torch.Generator().manual_seed(2)
+    docs = [torch.randint(0, 40, (n,), generator=g) for n in (9, 4, 1)]
+    x = torch.zeros(3, 9, dtype=torch.long)
+    for i, d in enumerate(docs):
+        x[i, :len(d)] = d
+    lengths = torch.tensor([len(d) for d in docs])
+    _, ar, tar = clf.features(x, lengths)  # with gradients: the chunks split where document 0's kept part begins
+    with torch.no_grad():
+        kept = kept_positions_by_hand(enc, docs, 5)
+    E = enc.config.emb_size
+    ar_by_hand = sum(h.pow(2).sum() for h in kept) / (sum(len(h) for h in kept) * E)
+    tar_by_hand = sum((h[1:] - h[:-1]).pow(2).sum() for h in kept) / (sum(len(h) - 1 for h in kept) * E)
+    torch.testing.assert_close(ar, ar_by_hand)
+    torch.testing.assert_close(tar, tar_by_hand)
+
+
+def test_classifier_loss_adds_ar_on_the_dropped_output_and_tar_on_the_raw_one():
+    # in training, with output dropout on: one chunk (bptt and max_len cover the batch), so the one mask drawn is
+    # the one drawn here by hand from the same seed
+    enc = tiny_encoder(dropout_out=0.5)
+    clf = PoolingClassifier(enc, 3, bptt=16, max_len=16, dropout=(0.0, 0.0)).train()
+    batch = [[[3, 4, 5, 6, 7, 8]], [[9, 10, 11]], [[12, 13, 14, 15]]]
+    y = [0, 2, 1]
+    idx, lengths = finetune.model_inputs("awd_lstm", batch, "cpu")
+    torch.manual_seed(7)
+    loss, parts = training_loss(clf, "awd_lstm", "classification", batch, y, "cpu", alpha=2.0, beta=1.0)
+    torch.manual_seed(7)
+    _, raw_output, output = enc.encode(idx, enc.init_hidden(3))
+    real = (torch.arange(6)[None, :] < lengths[:, None])[..., None]  # (B, T, 1)
+    pairs = real[:, 1:] & real[:, :-1]
+    assert not torch.equal(output, raw_output)  # so AR on the raw output would show
+    ar = (output.pow(2) * real).sum() / (real.sum() * 8)
+    tar = ((raw_output[:, 1:] - raw_output[:, :-1]).pow(2) * pairs).sum() / (pairs.sum() * 8)
+    torch.manual_seed(7)
+    logits = clf(idx, lengths)  # the same masks again
+    task = F.cross_entropy(logits, torch.tensor(y))
+    torch.testing.assert_close(loss, task + 2.0 * ar + 1.0 * tar)
+    assert parts["task_loss"] == pytest.approx(task.item()) and parts["ar_tar"] == pytest.approx((2 * ar + tar).item())
+    torch.manual_seed(7)
+    loss_off, parts_off = training_loss(clf, "awd_lstm", "classification", batch, y, "cpu")  # the ablation
+    torch.testing.assert_close(loss_off, task)
+    assert parts_off is None
 
 
 def test_new_words_start_at_the_mean_embedding():
@@ -319,6 +404,162 @@ def test_ctrl_c_saves_the_lm_then_exits(pretrained, capsys):
     # and the saved LM carries on: the classifier stage from it
     assert run(out / "next", f"--init_from={out / 'lm.pt'}", "--lm_epochs=0", "--epochs=1") == 0
 
+def test_lm_texts_all_adds_the_held_out_texts_never_their_labels(pretrained, capsys):
+    splits = {"train": [{"text": "a b", "label": "x"}], "unsup": [{"text": "u"}], "test": [{"text": "t", "label": "y"}]}
+    assert lm_corpus(splits, "train") == ["a b", "u"]  # TREC's and SST's: the training text (§3.2)
+    assert lm_corpus(splits, "all") == ["a b", "u", "t"]  # IMDb's, as fastai: every review's text
+    # end to end: the LM's stream is every document of both splits of the order task, as ids
+    base = torch.load(pretrained / "best.pt", weights_only=True)
+    stoi = {w: i for i, w in enumerate(base["meta"]["vocab"])}
+    texts = {split: [r["text"] for r in prepare.read_records(pretrained.parent / "data" / "order" / f"{split}.jsonl")]
+             for split in ("train", "test")}
+    for which, splits_read in (("train", ["train"]), ("all", ["train", "test"])):
+        capsys.readouterr()
+        assert run(pretrained.parent / which, f"--init_from={pretrained}", "--lm_epochs=1", "--epochs=1",
+                   f"--lm_texts={which}", "--clf_ar_tar=False") == 0
+        n_tokens = int(re.search(r"LM fine-tuning: ([\d,]+) tokens", capsys.readouterr().out)[1].replace(",", ""))
+        assert n_tokens == sum(len(numericalize(t, stoi)) for split in splits_read for t in texts[split])
+        epoch = [r for r in records(pretrained.parent / which) if r.get("stage") == "classifier"][0]
+        assert "ar_tar" not in epoch  # and clf_ar_tar=False leaves the classifier's loss the task loss alone
+
+# -----------------------------------------------------------------------------
+# target LM fine-tuning: one step by hand, forward and backward
+
+STEP_VOCAB = ["<eos>", "<unk>", "a", "b", "w1", "w2", "w3", "w4"]
+STEP_TRAIN = [{"text": "w1 a w2 b", "label": "ab"}, {"text": "b w3\na", "label": "ba"}]  # 5 ids each, <eos>s included
+STEP_TEST = [{"text": "a w4 b", "label": "ab"}]
+# every dropout on (the masks come from the seed), AR/TAR, weight decay, a clip that acts; the stream of 10 ids in 2
+# rows is one window of 4 tokens, half of bptt, so a missing seq_len/bptt rescaling would show
+ONE_LM_STEP = ["--device=cpu", "--dtype=float32", "--lm_epochs=1", "--epochs=0", "--lm_batch_size=2", "--bptt=8",
+               "--lm_lr=0.01", "--alpha=2", "--beta=1", "--weight_decay=0.01", "--lm_grad_clip=0.05",
+               "--dropout_emb=0.1", "--dropout_in=0.2", "--dropout_hidden=0.2", "--dropout_out=0.5",
+               "--weight_drop=0.3", "--task=step"]
+
+
+def lm_step_by_hand(base, lm, backwards):
+    """The LM after finetune.py's first step of target LM fine-tuning, from the same start: torch seeded as the
+    script seeds it, so building the model and then the step's dropout masks draw in the same order; the training
+    documents' ids (each reversed for a backward LM, §3.4) in 2 rows of 5, so the one window is 4 tokens;
+    loss = cross-entropy + alpha * mean(dropped output^2) (AR) + beta * mean(raw output's change^2) (TAR); the
+    gradients clipped to lm_grad_clip in total norm; AdamW's first step, whose update is lr * g / (|g| + eps) (its
+    moments are g and g^2 once bias-corrected), after the decay w * lr * weight_decay. lr: STLR's at step 0,
+    lm_lr / ratio (§3.2, eq. 3), times seq_len / bptt for the top group (the tied embedding), divided by 2.6 for
+    each LSTM layer below it (§3.2, eq. 2)."""
+    c = lm["config"]
+    stoi = {w: i for i, w in enumerate(STEP_VOCAB)}
+    stream = [i for r in STEP_TRAIN for i in document_ids(r["text"], stoi, backwards)]
+    assert backwards == (stream[:5] == numericalize(STEP_TRAIN[0]["text"], stoi)[::-1])  # a backward LM reads
+    data = torch.tensor(stream).view(2, 5)  # each document right to left
+    seq_len = 4
+    x, y = data[:, :seq_len], data[:, 1:seq_len + 1]
+    torch.manual_seed(c["seed"])
+    model = AWDLSTM(LSTMConfig(**lm["model_args"]))  # in train mode, as the step runs it
+    model.load_state_dict(base["model"])
+    logits, _, raw_output, output = model(x, model.init_hidden(2))
+    assert not torch.equal(output, raw_output)  # dropout_out is on, so AR on the raw output would show
+    loss = (F.cross_entropy(logits.flatten(0, 1), y.flatten()) + c["alpha"] * output.pow(2).mean()
+            + c["beta"] * (raw_output[:, 1:] - raw_output[:, :-1]).pow(2).mean())
+    names, params = zip(*model.named_parameters())  # the tied decoder weight once, as encoder.weight
+    grads = torch.autograd.grad(loss, params)
+    norm = math.sqrt(sum(g.pow(2).sum().item() for g in grads))
+    scale = min(1.0, c["lm_grad_clip"] / (norm + 1e-6))  # clip_grad_norm_'s rule
+    assert scale < 1  # the clipping is part of what is checked
+    top_lr = c["lm_lr"] / c["stlr_ratio"] * seq_len / c["bptt"]
+    n_layers = lm["model_args"]["n_layers"]
+    expected = {}
+    with torch.no_grad():
+        for name, w, g in zip(names, params, grads):
+            below = n_layers - int(name.split(".")[1]) if name.startswith("rnns.") else 0  # groups below the top
+            lr = top_lr / c["lr_factor"] ** below
+            g = scale * g
+            expected[name] = w * (1 - lr * c["weight_decay"]) - lr * g / (g.abs() + 1e-8)
+    return expected
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_one_lm_fine_tuning_step_matches_an_update_by_hand(tmp_path, monkeypatch, backwards):
+    monkeypatch.setattr(prepare, "DATA_DIR", str(tmp_path / "data"))
+    prepare.prepare("task", inputs=[write_jsonl(tmp_path / "train.jsonl", STEP_TRAIN),
+                                    write_jsonl(tmp_path / "test.jsonl", STEP_TEST)], out="step")
+    torch.manual_seed(0)
+    config = LSTMConfig(vocab_size=len(STEP_VOCAB), emb_size=6, hidden_size=10, n_layers=3)
+    base = {"model": AWDLSTM(config).state_dict(), "model_args": dataclasses.asdict(config), "model_type": "awd_lstm",
+            "meta": {"tokenizer": "word", "vocab": STEP_VOCAB, "vocab_size": len(STEP_VOCAB)}, "backwards": backwards}
+    torch.save(base, tmp_path / "base.pt")
+    assert run_script(SCRIPT, [*ONE_LM_STEP, f"--init_from={tmp_path / 'base.pt'}",
+                               f"--out_dir={tmp_path / 'out'}"]) == 0
+    lm = torch.load(tmp_path / "out" / "lm.pt", weights_only=True)
+    assert lm["iter_num"] == 1 and lm["backwards"] == backwards  # a backward LM stays one, for sample.py and eval.py
+    for k, w in lm_step_by_hand(base, lm, backwards).items():  # measured: within 8e-9; AR on the raw output, an
+        # unscaled lr or a forward stream for a backward LM: 2e-4 to 3e-4 off (Adam's first step is lr * sign(g))
+        torch.testing.assert_close(lm["model"][k], w, rtol=0, atol=1e-7, msg=lambda m: f"{k} after one step: {m}")
+
+# -----------------------------------------------------------------------------
+# bidirectional ULMFiT (§3.4): a backward classifier, and a forward and a backward one averaged
+
+
+def probabilities_one_by_one(run_dir, records):
+    """Each record's class probabilities from run_dir's classifier, each document alone (no batching, no padding)."""
+    ckpt = torch.load(run_dir / "classifier.pt", weights_only=True)
+    clf, _, _, encode_example = finetune.classifier_from_checkpoint(ckpt)
+    clf.eval()
+    with torch.no_grad():
+        return torch.stack([F.softmax(clf(torch.tensor(ids), torch.tensor([len(ids[0])])), -1)[0]
+                            for ids in map(encode_example, records)])
+
+
+def test_bidirectional_ulmfit_averages_a_forward_and_a_backward_classifier(pretrained, capsys):
+    # the backward LM: the fixture's marked as one, as train_lstm.py --backwards=True marks its checkpoints
+    base = torch.load(pretrained / "best.pt", weights_only=True)
+    torch.save({**base, "backwards": True}, pretrained.parent / "backward.pt")
+    fwd, bwd = pretrained.parent / "fwd", pretrained.parent / "bwd"
+    assert run(fwd, f"--init_from={pretrained}", "--lm_epochs=1", "--epochs=3") == 0
+    assert run(bwd, f"--init_from={pretrained.parent / 'backward.pt'}", "--lm_epochs=1", "--epochs=3",
+               f"--ensemble={fwd}") == 0
+    assert torch.load(bwd / "lm.pt", weights_only=True)["backwards"] is True  # eval.py reads it right to left
+    ckpt = torch.load(bwd / "classifier.pt", weights_only=True)
+    assert ckpt["backwards"] is True and torch.load(fwd / "classifier.pt", weights_only=True)["backwards"] is False
+    # the backward classifier reads each document reversed: its last state is the one at the document's first token
+    stoi = {w: i for i, w in enumerate(ckpt["vocab"])}
+    encode_example = finetune.classifier_from_checkpoint(ckpt)[3]
+    assert encode_example({"text": "w1 a w2\nb"}) == [numericalize("w1 a w2\nb", stoi)[::-1]]
+    assert encode_example({"text": "w1 a"})[0][-1] == stoi["<eos>"]
+    # the final evaluation: this (backward) classifier, the forward one, and their probabilities averaged
+    test = prepare.read_records(pretrained.parent / "data" / "order" / "test.jsonl")
+    y = torch.tensor([["ab", "ba"].index(r["label"]) for r in test])
+    p_fwd, p_bwd = probabilities_one_by_one(fwd, test), probabilities_one_by_one(bwd, test)
+    final = records(bwd)[-1]
+    assert final["stage"] == "final" and final["ensemble"] == str(fwd)
+    for key, p in (("test_accuracy", p_bwd), ("partner_test_accuracy", p_fwd), ("ensemble_test_accuracy",
+                                                                                  (p_fwd + p_bwd) / 2)):
+        assert final[key] == pytest.approx((p.argmax(1) == y).float().mean().item()), key
+    assert records(fwd)[-1]["test_accuracy"] == final["partner_test_accuracy"]
+    # predict mode: each line's label and probability are the averaged probabilities' (computed here directly)
+    texts = ["w1 a w2 b w3", "b w4 w5 a", "a zebra b"]
+    (pretrained.parent / "new.txt").write_text("\n".join(texts) + "\n")
+    capsys.readouterr()
+    assert run_script(SCRIPT, ["--mode=predict", f"--out_dir={bwd}", f"--ensemble={fwd}",
+                               f"--input={pretrained.parent / 'new.txt'}", "--device=cpu"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.strip().split("\n")]
+    new = [{"text": t} for t in texts]
+    mean = (probabilities_one_by_one(fwd, new) + probabilities_one_by_one(bwd, new)) / 2
+    assert [line[2] for line in lines] == texts
+    assert [line[0] for line in lines] == [["ab", "ba"][i] for i in mean.argmax(1)]
+    assert [float(line[1]) for line in lines] == pytest.approx(mean.max(1).values.tolist(), abs=5e-4)
+    # classifiers of different tasks are refused in one line, in predict mode and before training
+    other = pretrained.parent / "other"
+    other.mkdir()
+    fwd_ckpt = torch.load(fwd / "classifier.pt", weights_only=True)
+    torch.save({**fwd_ckpt, "labels": ["ba", "ab"]}, other / "classifier.pt")
+    predict = ["--mode=predict", f"--out_dir={bwd}", f"--ensemble={other}", "--device=cpu"]
+    assert "average classifiers of the same task" in script_error(SCRIPT, predict)
+    torch.save({**fwd_ckpt, "task_type": "entailment"}, other / "classifier.pt")
+    assert "entailment" in script_error(SCRIPT, predict)
+    assert "same task" in script_error(SCRIPT, [*TINY, "--task=order", f"--init_from={pretrained}",
+                                                 f"--out_dir={pretrained.parent / 'x'}", f"--ensemble={other}"])
+    assert not os.path.exists(pretrained.parent / "x")  # refused before anything was written
+
+
 # -----------------------------------------------------------------------------
 # GPT-1's task fine-tuning
 
@@ -374,15 +615,38 @@ def test_similarity_is_symmetric_and_choices_share_the_head():
     torch.testing.assert_close(scores, torch.stack(alone))  # padding to the longest choice changes nothing
 
 
-def test_auxiliary_lm_loss_is_the_gpt_loss_over_real_tokens():
-    model = tiny_gpt("classification", 3)
-    seqs = [[27, 1, 2, 3, 4, 29], [27, 5, 6, 29]]
-    idx, lengths = finetune.collate_sequences([[s] for s in seqs], "cpu")
+def test_auxiliary_lm_loss_averages_each_sequence_then_the_batch():
+    # OpenAI's train.py: lm_losses = sum(losses * M[:, 1:], 1) / sum(M[:, 1:], 1), then tf.reduce_mean over the
+    # batch's sequences (every choice of an example is one), so a short sequence weighs as much as a long one
+    model = tiny_gpt("multiple_choice", 1)
+    examples = [[[27, 1, 2, 3, 4, 29], [27, 5, 6, 29]], [[27, 7, 29], [27, 8, 9, 10, 11, 12, 13, 29]]]
+    idx, lengths = finetune.collate_sequences(examples, "cpu")
     with torch.no_grad():
         _, lm = model(idx, lengths, with_lm=True)
-        # independently: GPT.forward's own loss on each unpadded sequence, weighted by its number of targets
-        total = sum(model.gpt(torch.tensor([s[:-1]]), torch.tensor([s[1:]]))[1] * (len(s) - 1) for s in seqs)
-    torch.testing.assert_close(lm, total / sum(len(s) - 1 for s in seqs))
+        # independently: GPT.forward's own loss (a mean over its targets) on each unpadded sequence
+        each = [model.gpt(torch.tensor([s[:-1]]), torch.tensor([s[1:]]))[1] for ex in examples for s in ex]
+    torch.testing.assert_close(lm, sum(each) / 4)
+
+
+def test_choices_share_one_dropout_mask():
+    # OpenAI's train.py drops the extract states with noise shape [B, 1, C]: one mask per example, broadcast over
+    # its choices, so identical choices get identical scores in training too
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(block_size=32, vocab_size=30, n_layer=2, n_head=2, n_embd=16, prenorm=False))
+    model = finetune.GPTTaskModel(gpt, "multiple_choice", 1, dropout=0.5).train()  # dropout only before the head
+    example = finetune.transform({"context": "ab", "choices": ["c", "c", "dd"]}, "multiple_choice", encode_chars,
+                                 (27, 28, 29), 32)
+    idx, lengths = finetune.collate_sequences([example, example], "cpu")  # (2, 3, L)
+    torch.manual_seed(1)
+    scores = model(idx, lengths)  # (2, 3)
+    # by hand, from the same seed: the final states at [extract], then one (B, 1, C) mask of 0 and 1/(1-p)
+    torch.manual_seed(1)
+    h = model.gpt.encode(idx.view(6, -1))
+    last = h[torch.arange(6), lengths.view(-1) - 1].view(2, 3, 16)
+    mask = torch.empty(2, 1, 16).bernoulli_(0.5) / 0.5
+    torch.testing.assert_close(scores, model.head(last * mask).squeeze(-1))
+    assert scores[0, 0] == scores[0, 1] and scores[1, 0] == scores[1, 1]  # the same choice, the same mask
+    assert not torch.equal(scores[0], scores[1])  # but each example has its own
 
 
 def test_metrics_against_hand_computed_values():
