@@ -91,3 +91,30 @@ def test_gpt_pretraining_zero_shot_and_few_shot_recipes(data, monkeypatch):
     assert run_script(os.path.join(REPO, "eval.py"), ["config/minutes_gpt3_fewshot.py", *device]) == 0
     few = json.load(open(data / "out-minutes-gpt-wt2" / "eval_fewshot.json"))["results"]
     assert [r["eval"] for r in few] == [f"sst2 val k={k}" for k in (0, 1, 4, 8)]
+
+
+def test_ulmfit_bidirectional_recipe(data, monkeypatch):
+    monkeypatch.chdir(data)
+    quick = ["--max_iters=2", "--log_interval=1", "--eval_batch_size=2", "--test_batch_size=2"]
+    assert run("train_lstm.py", "minutes_ulmfit_wt2.py", *quick) == 0
+    assert run("train_lstm.py", "minutes_ulmfit_wt2.py", *quick, "--backwards=True",
+               "--out_dir=out-minutes-wt2-bwd") == 0
+    assert run("finetune.py", "minutes_ulmfit_trec.py") == 0
+    backward = [os.path.join("config", "minutes_ulmfit_trec.py"), os.path.join("config", "ulmfit_backward.py"),
+                *shrink("minutes_ulmfit_trec.py")]
+    assert run_script(os.path.join(REPO, "finetune.py"), backward) == 0
+    final = [json.loads(line) for line in open(data / "out-minutes-trec-bwd" / "log.jsonl")][-1]
+    assert any(k.startswith("ensemble_") for k in final)  # forward, backward and their average reported
+    assert run("finetune.py", "minutes_ulmfit_trec.py", "--pretrained=False",
+               "--out_dir=out-minutes-trec-scratch") == 0
+
+
+@pytest.mark.parametrize("config", ["minutes_gpt1_sst2.py", "minutes_gpt1_rte.py"])
+def test_gpt1_transfer_recipes(data, monkeypatch, config):
+    monkeypatch.chdir(data)
+    if not os.path.exists(data / "out-minutes-gpt-wt2" / "latest.pt"):
+        assert run("train_gpt.py", "minutes_gpt_wt2.py", "--max_iters=3", "--eval_iters=1", "--sample_tokens=0") == 0
+    name = config.removeprefix("minutes_gpt1_").removesuffix(".py")
+    assert run("finetune.py", config) == 0
+    assert run("finetune.py", config, "--pretrained=False", f"--out_dir=out-minutes-{name}-scratch") == 0
+    assert run("finetune.py", config, "--lm_coef=0", f"--out_dir=out-minutes-{name}-nolm") == 0
