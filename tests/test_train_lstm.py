@@ -346,7 +346,8 @@ def test_a_live_run_holds_its_folder_and_once_killed_resumes_from_its_last_inter
     ckpt = torch.load(latest, weights_only=True)  # the last interval save before the kill, whole
     saved = ckpt["iter_num"]
     assert saved >= 6 and saved % 3 == 0 and ckpt["epoch"] == 1 and ckpt["pos"] > 0
-    assert f"epoch 1 step {saved} | saved {latest}\n" in "".join(seen) + out
+    printed = re.findall(r"epoch 1 step (\d+) \| saved ", "".join(seen) + out)  # SIGKILL may land between a save and
+    assert printed and saved - 3 <= int(printed[-1]) <= saved  # its line
     assert not any("val_loss" in r for r in records(split))  # never reached the end of an epoch
     # the lock went with the process; the resumed run continues as if never stopped
     assert run(split, *common, "--init_from=resume", f"--max_iters={saved + 6}") == 0
