@@ -7,6 +7,7 @@ $ python prepare.py wikitext103 --max_vocab 60000 && python train_lstm.py config
 $ python prepare.py trec --from ../shared/data/trec                                                 # the task
 $ python finetune.py config/ulmfit_trec.py                                    # LM fine-tuning, then classifier
 $ python finetune.py config/ulmfit_trec.py --gradual_unfreezing=False         # one of the paper's ablations
+$ python finetune.py config/ulmfit_trec.py --resume=True      # after Ctrl-C, SIGTERM or a kill: from latest.pt
 $ echo "Who wrote Hamlet ?" | python finetune.py --mode=predict --out_dir=out-ulmfit-trec
 Switches for its ablations (§5): pretrained=False, lm_epochs=0, discriminative=False, schedule='constant' or
 'cosine', gradual_unfreezing=False, n_train=100 (low-shot), clf_ar_tar=False (no AR/TAR in the classifier).
@@ -25,6 +26,11 @@ $ echo "Who wrote Hamlet ?" | python finetune.py --mode=predict --out_dir=out-ul
 GPT-1 (Radford et al. 2018) on train_gpt.py's GPT: each task type's input transformation (§3.3) into one model
 with a linear head, trained on the task loss plus 0.5 x the LM loss (eq. 5; lm_coef=0 is §5's ablation).
 $ python prepare.py rte --from ../shared/data/rte && python finetune.py config/gpt1_rte.py
+
+A run in progress keeps out_dir/latest.pt: the stage's model (the LM in LM fine-tuning, then the classifier), its
+optimizer, both generators and the position in the stage, saved every save_interval minutes, at the end of LM
+fine-tuning and of the last epoch, and at Ctrl-C or SIGTERM, after which --resume=True with the same settings
+continues the run bit-exactly. A finished run holds lm.pt (ULMFiT), classifier.pt and log.jsonl.
 """
 
 import dataclasses
@@ -42,8 +48,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import EOS, FIELDS, UNK, get_tokenizer, read_records, utf8
-from train_gpt import GPT, GPTConfig, checkpoint_path, is_published, load_checkpoint, model_from_checkpoint
+from prepare import (EOS, FIELDS, UNK, Interrupt, Progress, get_tokenizer, load_task, lock_out_dir, read_records,
+                     timing, utf8)
+from train_gpt import (GPT, GPTConfig, checkpoint_path, is_published, load_checkpoint, model_from_checkpoint,
+                       to_cpu)
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, save_checkpoint,
                         stlr, temporal_activation_regularization)
 
@@ -79,6 +87,16 @@ def document_ids(text, stoi, backwards=False):
     return ids[::-1] if backwards else ids
 
 
+def numericalize_all(texts, stoi, backwards, what):
+    """document_ids of each text, showing progress under the name `what` (IMDb's 100k reviews take a while)."""
+    progress, ids = Progress(len(texts), what), []
+    for text in texts:
+        ids.append(document_ids(text, stoi, backwards))
+        progress.update()
+    progress.done()
+    return ids
+
+
 def lm_corpus(splits, which):
     """The texts of target LM fine-tuning (§3.2), never their labels: 'train', the training split's and the
     unlabelled ones; 'all', every split's, held-out ones included, as fastai fine-tunes its IMDb LM on all 100k
@@ -106,20 +124,36 @@ def transfer_embedding(weight, bias, old_vocab, new_vocab):
     return new_weight, new_bias
 
 
-def task_lm(base_ckpt, vocab, pretrained, dropouts):
-    """The AWD-LSTM to fine-tune, as (model, model_args): base_ckpt's with the fine-tuning dropouts and the
-    vocabulary `vocab` (the task's own moves the rows by transfer_embedding), or with pretrained=False the same
-    architecture freshly initialised."""
+def task_lm(base_ckpt, texts, which, pretrained, max_vocab, min_freq, dropouts):
+    """The AWD-LSTM to fine-tune, as (model, model_args, vocabulary): base_ckpt's with the fine-tuning dropouts and
+    the vocabulary `which` names: 'pretrained', the LM's, or 'task', the words of texts (build_vocab; each known
+    word keeps its row, transfer_embedding); or with pretrained=False the same architecture freshly initialised, the
+    task's words then split as if no LM existed."""
+    old_vocab = base_ckpt["meta"]["vocab"]
+    vocab = old_vocab if which == "pretrained" else build_vocab(texts, set(old_vocab) if pretrained else set(),
+                                                                max_vocab, min_freq)
     model_args = {**base_ckpt["model_args"], "vocab_size": len(vocab), **dropouts}
     model = AWDLSTM(LSTMConfig(**model_args))
     if pretrained:
-        state, old_vocab = base_ckpt["model"], base_ckpt["meta"]["vocab"]
+        state = base_ckpt["model"]
         if vocab != old_vocab:
             state["encoder.weight"], state["decoder.bias"] = transfer_embedding(
                 state["encoder.weight"], state["decoder.bias"], old_vocab, vocab)
             state["decoder.weight"] = state["encoder.weight"]
         model.load_state_dict(state)
-    return model, model_args
+    return model, model_args, vocab
+
+
+def ulmfit_examples(labelled, vocab, backwards, task):
+    """Each labelled split's documents as the classifier reads them ([ids] each, reversed for a backward LM), after a
+    line saying how much of the train split the vocabulary covers."""
+    stoi = {w: i for i, w in enumerate(vocab)}
+    examples = {split: [[ids] for ids in numericalize_all([r["text"] for r in records], stoi, backwards,
+                                                          f"numericalising {task} {split}")]
+                for split, records in labelled.items()}
+    unk = sum(ex[0].count(stoi[UNK]) for ex in examples["train"]) / sum(len(ex[0]) for ex in examples["train"])
+    print(f"vocabulary: {len(vocab):,} words; {unk:.1%} of the labelled train tokens are {UNK}")
+    return examples
 
 # -----------------------------------------------------------------------------
 # ULMFiT's classifier (§3.3)
@@ -254,6 +288,22 @@ def set_lr(optimizer, lr):
         group["lr"] = lr * group["factor"]
 
 
+def optimizer_step(optimizer, loss, params, lr, clip, scaler, interrupt):
+    """One step at lr for the top group (set_lr): loss's gradients (scaled, for float16), clipped to a total norm of
+    clip (0: none). A NaN or infinite loss stops the run without saving, in one line, the signal handlers put back."""
+    if not math.isfinite(loss.item()):
+        interrupt.restore()
+        raise SystemExit(f"loss is {loss.item()}: stopping without saving; try a lower learning rate or dtype=float32")
+    set_lr(optimizer, lr)
+    scaler.scale(loss).backward()
+    if clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def freeze(groups, n_trainable):
     """Train only the top n_trainable groups. Frozen parameters get no gradient, so AdamW skips them entirely:
     no update and no weight decay."""
@@ -301,25 +351,39 @@ def lm_eval_loss(model, data, bptt, ctx):
     return loss_sum / (data.numel() - data.size(0))
 
 
-def fine_tune_lm(model, stream, eval_stream, eval_split, *, epochs, batch_size, bptt, lr_at, alpha, beta, optimizer,
-                 grad_clip, step, ctx, rng, ctrl_c, log_json):
-    """Target task LM fine-tuning (ULMFiT §3.2), run as pretraining was: stream (N,), the task's text as ids, cut
-    into batch_size contiguous rows read in variable-length BPTT windows with the state carried; the loss plus AR
-    and TAR. Step i's lr is lr_at(i, total steps) scaled by its window's length; step(optimizer, loss, params, lr,
-    grad_clip) applies it. The loss on eval_stream, the eval_split's text, is printed and logged before training
-    and after each epoch. Returns (steps taken, the latest eval loss, interrupted): on Ctrl-C (ctrl_c.pressed) it
-    stops after the current step and leaves saving to the caller."""
+def fine_tune_lm(model, docs, eval_docs, eval_split, *, epochs, batch_size, bptt, lr_at, alpha, beta, optimizer,
+                 grad_clip, step, ctx, rng, log_json, safe_point, start=None):
+    """Target task LM fine-tuning (ULMFiT §3.2), run as pretraining was: docs, the task's documents as ids, as one
+    stream cut into batch_size contiguous rows read in variable-length BPTT windows with the state carried; the loss
+    plus AR and TAR. Step i's lr is lr_at(i, total steps) scaled by its window's length; step(optimizer, loss,
+    params, lr, grad_clip) applies it. The loss on eval_docs, the eval_split's, is printed and logged before
+    training and after each epoch. start: where a resumed run continues, latest.pt's position (epoch, pos,
+    iter_num, hidden, eval_loss). After each step that leaves its epoch unfinished, and after each epoch but the
+    last, safe_point gets the position a run continued from there would start at (hidden None: a fresh state); it
+    may save it, or exit. Returns (steps taken, the latest eval loss)."""
+    device = next(model.parameters()).device
+    stream = torch.tensor([i for ids in docs for i in ids], device=device)
     n_cols = len(stream) // batch_size
+    if n_cols < 3:  # each row needs two inputs, as TAR does, and a target after them
+        raise SystemExit(f"data: the task's training text ({len(stream)} tokens) is too short for "
+                         f"lm_batch_size={batch_size}")
     data = stream[:n_cols * batch_size].view(batch_size, n_cols)  # (B, N): row b is the b-th slice of the text
-    eval_data = eval_stream[None]  # (1, M): one stream
+    eval_data = torch.tensor([i for ids in eval_docs for i in ids], device=device)[None]  # (1, M): one stream
     total_steps = epochs * math.ceil((n_cols - 1) / bptt)  # windows vary in length: the schedule ends about there
-    eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
-    print(f"LM fine-tuning: {len(stream):,} tokens, {epochs} epochs; {eval_split} loss before {eval_loss:.4f}")
-    log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": eval_loss})
-    iter_num = 0
-    for epoch in range(1, epochs + 1):
-        hidden, pos, t0 = model.init_hidden(batch_size), 0, time.time()
-        while pos < n_cols - 2:
+    end = n_cols - 2  # windows start before this, so each has 2 inputs at least, as TAR needs
+    print(f"LM fine-tuning: {len(stream):,} tokens, {epochs} epochs", end="")
+    if start is None:
+        eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
+        print(f"; {eval_split} loss before {eval_loss:.4f}", end="")
+        log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": eval_loss})
+        start = dict(epoch=1, pos=0, iter_num=0, hidden=None, eval_loss=eval_loss)
+    print(flush=True)
+    epoch, pos, iter_num, hidden, eval_loss = (start[k] for k in ("epoch", "pos", "iter_num", "hidden", "eval_loss"))
+    t_start, first = time.time(), (epoch - 1) * end + pos  # for the ETA: where this run began, in tokens per row
+    for epoch in range(epoch, epochs + 1):
+        hidden = model.init_hidden(batch_size) if hidden is None else hidden
+        progress = Progress(end - pos, f"LM epoch {epoch}")  # in tokens per row
+        while pos < end:
             seq_len = min(bptt_length(bptt, rng), n_cols - 1 - pos)
             lr = lr_at(min(iter_num, total_steps), total_steps) * seq_len / bptt  # AWD-LSTM's per-window scaling
             hidden = [(h.detach(), c.detach()) for h, c in hidden]  # truncated BPTT: keep the state, not its graph
@@ -331,13 +395,27 @@ def fine_tune_lm(model, stream, eval_stream, eval_split, *, epochs, batch_size, 
                         + temporal_activation_regularization(raw_output.float(), beta))
             step(optimizer, loss, model.parameters(), lr, grad_clip)
             pos, iter_num = pos + seq_len, iter_num + 1
-            if ctrl_c.pressed:
-                return iter_num, eval_loss, True
+            progress.update(seq_len)
+            if pos < end:
+                safe_point(dict(epoch=epoch, pos=pos, iter_num=iter_num, hidden=hidden, eval_loss=eval_loss))
+        progress.done()
         eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
         print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {eval_loss:.4f} | ppl "
-              f"{math.exp(eval_loss):.1f} | {time.time() - t0:.1f} s")
+              f"{math.exp(eval_loss):.1f} | " + timing(time.time() - t_start, epoch * end - first,
+                                                       epochs * end - first), flush=True)
         log_json({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": eval_loss})
-    return iter_num, eval_loss, False
+        pos, hidden = 0, None
+        if epoch < epochs:
+            safe_point(dict(epoch=epoch + 1, pos=0, iter_num=iter_num, hidden=None, eval_loss=eval_loss))
+    return iter_num, eval_loss
+
+
+def lm_checkpoint(model, model_args, task, vocab, config, iter_num, eval_loss, backwards):
+    """lm.pt: the fine-tuned LM as an ordinary train_lstm.py checkpoint, so sample.py and eval.py read it (a backward
+    one as they read a backward LM); best_val_loss is the latest, as LM fine-tuning selects none."""
+    return dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm", config=config,
+                meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab), "vocab": vocab, "splits": {}},
+                iter_num=iter_num, best_val_loss=eval_loss, backwards=backwards)
 
 # -----------------------------------------------------------------------------
 # GPT-1's task fine-tuning (Radford et al. 2018, §3.3): one pretrained model, inputs rewritten per task type
@@ -430,6 +508,40 @@ def gpt_groups(model):
             + [list(t.ln_f.parameters()) + list(model.head.parameters())])
 
 
+def gpt1_classifier(init_from, base_ckpt, block_size, pretrained, gpt_dropout, clf_dropout, task_type, labels):
+    """GPT-1's model for a task (§3.3, §4.1): the pretrained GPT (base_ckpt's, or init_from's published weights when
+    it is None) with three new tokens after its vocabulary (start, delimiter, extract) and the fine-tuning dropout,
+    or with pretrained=False the same architecture freshly initialised, and a linear head. Returns (the model,
+    encode_example: a record's token sequences, extra: what its checkpoint holds besides the weights)."""
+    gpt = GPT.from_pretrained(init_from) if base_ckpt is None else model_from_checkpoint(base_ckpt)
+    meta = gpt.meta if base_ckpt is None else base_ckpt["meta"]
+    block_size = block_size or gpt.config.block_size
+    if block_size > gpt.config.block_size:
+        raise SystemExit(f"config: block_size={block_size} is longer than the model's context "
+                         f"({gpt.config.block_size})")
+    encode, _ = get_tokenizer(meta)
+    V = gpt.config.vocab_size
+    special = (V, V + 1, V + 2)  # start, delimiter, extract: the ids after the pretrained vocabulary
+    gpt = add_tokens(gpt, len(special), gpt_dropout)
+    if not pretrained:
+        gpt = GPT(gpt.config)
+    n_out = 1 if task_type in ("regression", "multiple_choice") else len(labels)
+    extra = dict(model_type="gpt_classifier", model_args=dataclasses.asdict(gpt.config), n_out=n_out, special=special,
+                 meta=meta, block_size=block_size)
+    encode_example = partial(transform, task_type=task_type, encode=encode, special=special, block_size=block_size)
+    return GPTTaskModel(gpt, task_type, n_out, clf_dropout), encode_example, extra
+
+
+def gpt1_examples(labelled, encode_example, task, block_size):
+    """Each labelled split's examples as GPT-1's token sequences, after a line on their number and lengths."""
+    examples = {split: encode_records(records, encode_example, f"data: {task} {split}", f"tokenising {task} {split}")
+                for split, records in labelled.items()}
+    lengths = [len(s) for ex in examples["train"] for s in ex]
+    print(f"inputs: {len(examples['train'][0])} sequence(s) per example, {np.mean(lengths):.0f} tokens on average, "
+          f"longest {max(lengths)} (block_size {block_size})")
+    return examples
+
+
 def collate_sequences(examples, device):
     """Examples of n sequences each as right-padded (B, n, L) ids and their lengths (B, n)."""
     L = max(len(s) for ex in examples for s in ex)
@@ -471,6 +583,12 @@ def classifier_from_checkpoint(ckpt):
     return clf, family, task_type, encode_example
 
 
+def classifier_checkpoint(clf, labels, task_type, config, extra):
+    """classifier.pt: the weights, the task's labels and type, the settings, and extra: what classifier_from_checkpoint
+    needs for the recipe (model_type, model_args, and a vocabulary or tokenizer)."""
+    return dict(model=clf.state_dict(), labels=labels, task_type=task_type, config=config, **extra)
+
+
 def load_classifier(folder, device):
     """The checkpoint of the classifier a finetune.py run saved in folder, checked to be one."""
     path = os.path.join(folder, "classifier.pt")
@@ -481,14 +599,17 @@ def load_classifier(folder, device):
     return ckpt
 
 
-def check_ensemble(task_type, labels, other, path):
-    """Two classifiers' outputs can be averaged when they answer the same question: the same task type and the
-    same labels, in the same order, since the probabilities are indexed by them. Their vocabularies, tokenizers,
-    directions and even recipes may differ: each reads the raw text its own way (classifier_outputs)."""
+def ensemble_partner(folder, task_type, labels, device):
+    """The checkpoint of the classifier in folder, checked to be one whose outputs can be averaged with this one's: of
+    the same task type and the same labels, in the same order, since the probabilities are indexed by them. Their
+    vocabularies, tokenizers, directions and even recipes may differ: each reads the raw text its own way
+    (classifier_outputs)."""
+    other = load_classifier(folder, device)
     other_type = other.get("task_type", "classification")
     if other_type != task_type or other["labels"] != labels:
-        raise SystemExit(f"ensemble: {path} is a {other_type} classifier with labels {other['labels']}, this one a "
+        raise SystemExit(f"ensemble: {folder} is a {other_type} classifier with labels {other['labels']}, this one a "
                          f"{task_type} classifier with labels {labels}: average classifiers of the same task")
+    return other
 
 
 def classifier_outputs(ckpt, records, batch_size, device, ctx, where):
@@ -499,14 +620,19 @@ def classifier_outputs(ckpt, records, batch_size, device, ctx, where):
     return predict(clf.to(device), family, task_type, examples, batch_size, device, ctx)
 
 
-def encode_records(records, encode_example, where):
-    """encode_example(record) for each record; one too long for the model (ValueError) is a one-line error."""
-    examples = []
+def encode_records(records, encode_example, where, what=None):
+    """encode_example(record) for each record; one too long for the model (ValueError) is a one-line error. With
+    what, a long task (IMDb's 100k texts) shows its progress under that name."""
+    examples, progress = [], Progress(len(records), what) if what else None
     for number, record in enumerate(records, 1):
         try:
             examples.append(encode_example(record))
         except ValueError as e:
             raise SystemExit(f"{where} example {number}: {e}") from None
+        if progress:
+            progress.update()
+    if progress:
+        progress.done()
     return examples
 
 
@@ -522,16 +648,21 @@ def decisions(outputs, task_type):
 
 
 @torch.no_grad()
-def predict(clf, family, task_type, examples, batch_size, device, ctx):
-    """Each example's class (or choice) probabilities, or its score for regression, in input order."""
+def predict(clf, family, task_type, examples, batch_size, device, ctx, what=None):
+    """Each example's class (or choice) probabilities, or its score for regression, in input order. With what, a long
+    pass shows its progress under that name (never in predict mode, whose output is the labels)."""
     clf.eval()
-    outputs = [None] * len(examples)
+    outputs, progress = [None] * len(examples), Progress(len(examples), what) if what else None
     for b in length_batches([max(map(len, ex)) for ex in examples], batch_size):
         with ctx:
             out = clf(*model_inputs(family, [examples[i] for i in b], device)).float().cpu()
         out = out[:, 0] if task_type == "regression" else F.softmax(out, dim=-1)
         for i, o in zip(b, out):
             outputs[i] = o
+        if progress:
+            progress.update(len(b))
+    if progress:
+        progress.done()
     return torch.stack(outputs)
 
 
@@ -582,6 +713,25 @@ def prediction_line(record, output, decision, task_type, labels):
     return f"{answer}\t{float(output.max()):.3f}\t{shown}"
 
 
+def label_new_examples(out_dir, ensemble, path, batch_size, device, ctx):
+    """Predict mode: one line per example read from path (see read_new_records), labelled by out_dir's classifier,
+    or by the average of its probabilities and those of the classifier in ensemble (§3.4)."""
+    members = [load_classifier(out_dir, device)]
+    task_type, labels = members[0].get("task_type", "classification"), members[0]["labels"]
+    if ensemble:
+        members.append(ensemble_partner(ensemble, task_type, labels, device))
+    new_records = read_new_records(path, task_type)
+    if not new_records:
+        given = "stdin" if path == "-" else path
+        raise SystemExit(f"predict: nothing to label: {given} holds no examples; give one text per line on stdin "
+                         f"(echo \"Who wrote Hamlet ?\" | python finetune.py --mode=predict --out_dir={out_dir}) or a "
+                         ".txt or .jsonl file with --input=FILE")
+    outputs = sum(classifier_outputs(ckpt, new_records, batch_size, device, ctx, "predict:")
+                  for ckpt in members) / len(members)
+    for record, output, decision in zip(new_records, outputs, decisions(outputs, task_type)):
+        print(prediction_line(record, output, decision, task_type, labels))
+
+
 POSITIVE = ("1", "equivalent", "paraphrase")  # the class F1 is reported for, in similarity tasks (MRPC)
 
 
@@ -607,24 +757,219 @@ def task_metrics(task_type, predictions, targets, labels):
         results["f1"] = float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
     return results
 
+
+def final_report(task_type, labels, targets, named_outputs):
+    """The final numbers: for each (key prefix, name, {split: outputs}) in named_outputs (this classifier; with an
+    ensemble, the other one and the two's probabilities averaged), each held-out split's metrics (with the error,
+    1 - accuracy, the papers' number), one line per model. Returns them all as one dict for the log."""
+    final = {}
+    for prefix, name, outputs in named_outputs:
+        results = {}
+        for split, outs in outputs.items():
+            for metric, value in task_metrics(task_type, decisions(outs, task_type), targets[split], labels).items():
+                results[f"{split}_{metric}"] = value
+                if metric == "accuracy":
+                    results[f"{split}_error"] = 1 - value
+        print((f"{name}: " if len(named_outputs) > 1 else "") + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
+        final.update({prefix + k: v for k, v in results.items()})
+    return final
+
+
+def final_evaluation(clf, family, task_type, labels, labelled, examples, targets, name, partner, batch_size, device,
+                     ctx, interrupt):
+    """The final model, called name, on every labelled held-out split (no selection on test: the last epoch is
+    reported); with partner, an ensemble's (out_dir, classifier checkpoint), the other classifier too (it reads the
+    raw records its own way) and the two's probabilities averaged (§3.4). Printed by final_report, and returned as
+    one dict for the log. A signal now ends the run after the current pass (interrupt: the training's handler)."""
+    interrupt.restore()
+    interrupt = Interrupt("stopping after this pass of the final evaluation")
+
+    def stop():
+        if interrupt.pressed:
+            interrupt.exit("interrupted in the final evaluation: the trained classifier is saved; evaluate it with "
+                           "the same settings and --resume=True")
+
+    held_out = [split for split in ("val", "test") if split in examples]
+    outputs, other = {}, {}
+    for split in held_out:
+        outputs[split] = predict(clf, family, task_type, examples[split], batch_size, device, ctx, f"final {split}")
+        stop()
+        if partner:
+            other[split] = classifier_outputs(partner[1], labelled[split], batch_size, device, ctx,
+                                              f"ensemble: {split}")
+            stop()
+    interrupt.restore()
+    named = [("", name, outputs)]
+    if not partner:
+        return final_report(task_type, labels, targets, named)
+    named += [("partner_", f"{'backward' if partner[1].get('backwards') else 'forward'} ({partner[0]})", other),
+              ("ensemble_", "ensemble (probabilities averaged)", {s: (outputs[s] + other[s]) / 2 for s in held_out})]
+    return {"ensemble": partner[0], **final_report(task_type, labels, targets, named)}
+
+# -----------------------------------------------------------------------------
+# runs: the task's data, the pretrained model that picks the recipe, out_dir's checkpoints, what a run needs to continue
+
+
+def task_data(task, n_train, rng):
+    """A prepared task, for training: (task type, labels, splits, labelled splits, eval split, targets). The labelled
+    splits are all but 'unsup', train cut to n_train examples drawn with rng (0: all of them); the eval split, which
+    each epoch reports, is val, else test; targets are each labelled split's class or choice indices, or scores."""
+    info, splits = load_task(task)
+    task_type, labels = info["type"], info.get("labels")
+    train_records = splits["train"]
+    if n_train:
+        if n_train > len(train_records):
+            raise SystemExit(f"config: n_train={n_train} but {task} has {len(train_records)} training examples")
+        train_records = [train_records[i] for i in sorted(rng.choice(len(train_records), n_train, replace=False))]
+    labelled = {**{k: v for k, v in splits.items() if k != "unsup"}, "train": train_records}
+    eval_split = "val" if "val" in labelled else "test"
+    if eval_split not in labelled:
+        raise SystemExit(f"data: task '{task}' has only a train split: prepare it with a val (or test) file to "
+                         "measure the classifier on")
+    targets = {split: [labels.index(r["label"]) if labels else r["label"] for r in records]  # class, choice or score
+               for split, records in labelled.items()}
+    return task_type, labels, splits, labelled, eval_split, targets
+
+
+def pretrained_base(init_from, task, task_type, lm_epochs):
+    """(family, base checkpoint, whether it is a backward LM) for init_from, checked before anything is written:
+    the model's type picks the recipe, ULMFiT's for an AWD-LSTM ("awd_lstm"), GPT-1's for a GPT ("gpt": a
+    train_gpt.py checkpoint, or published weights, for which the checkpoint is None)."""
+    if is_published(init_from):  # OpenAI's GPT-1/GPT-2 weights
+        return "gpt", None, False
+    path = checkpoint_path(init_from)  # a run folder: its best.pt, else its latest.pt
+    ckpt = load_checkpoint(path, "cpu", model_type=None)
+    family = ckpt.get("model_type", "gpt")
+    if family == "awd_lstm":
+        if task_type != "classification":
+            raise SystemExit(f"finetune: ULMFiT's classifier reads one text; {task} is a {task_type} task: "
+                             "fine-tune a GPT (init_from a train_gpt.py checkpoint) for it")
+        if ckpt["meta"]["tokenizer"] != "word" or ckpt["meta"]["vocab"][:2] != [EOS, UNK]:
+            raise SystemExit(f"finetune: {path} was trained on a {ckpt['meta']['tokenizer']} vocabulary; ULMFiT "
+                             "reads words: pretrain on word-level data (prepare.py's word tokenizer)")
+    elif family != "gpt":
+        raise SystemExit(f"finetune: {path} holds a {family} model; init_from takes a language model: a "
+                         "train_lstm.py or train_gpt.py checkpoint or out_dir")
+    elif lm_epochs:
+        raise SystemExit("finetune: lm_epochs is ULMFiT's LM fine-tuning stage; GPT-1 trains the LM loss alongside "
+                         "the task instead (lm_coef): set lm_epochs=0, or continue pretraining with train_gpt.py")
+    return family, ckpt, family == "awd_lstm" and ckpt.get("backwards", False)  # a backward LM reads right to left
+
+
+# settings a resumed run may change: they say where and how often to save, not what is computed
+RESUME_FREE = ("out_dir", "resume", "save_interval")
+
+
+def start_run(out_dir, resume, config):
+    """Lock out_dir for this run (a folder a live run holds is refused, naming it) and return latest.pt's checkpoint
+    for a resumed run (resume=True), refused unless written with the same settings, or None for a new run, which
+    never overwrites an earlier run's: a folder holding an unfinished run (latest.pt), a classifier or a fine-tuned
+    LM is refused. Each refusal is one line saying what to do instead. A new run removes a log without a checkpoint
+    (a run that never got going)."""
+    latest, clf, lm = (os.path.join(out_dir, name) for name in ("latest.pt", "classifier.pt", "lm.pt"))
+    if resume and not os.path.isdir(out_dir):
+        raise SystemExit(f"resume: there is no {out_dir} to continue: start the run without --resume")
+    lock_out_dir(out_dir)
+    if resume:
+        if not os.path.exists(latest):
+            why = f"its run is finished ({clf}): label examples with --mode=predict" if os.path.exists(clf) else (
+                "its run never saved one: start it again without --resume")
+            raise SystemExit(f"resume: {out_dir} holds no latest.pt to continue from; {why}")
+        ckpt = load_checkpoint(latest, "cpu", model_type=None)
+        for key, value in config.items():
+            if key not in RESUME_FREE and ckpt["config"].get(key) != value:
+                raise SystemExit(f"resume: {latest} was written with {key}={ckpt['config'].get(key)!r}, but the "
+                                 f"settings say {value!r}: resume with the settings of the run you continue")
+        return ckpt
+    if os.path.exists(latest):
+        raise SystemExit(f"{out_dir} holds an unfinished run ({latest}): continue it with --resume=True, or choose "
+                         f"another --out_dir, or delete {out_dir}")
+    if os.path.exists(clf):
+        raise SystemExit(f"{out_dir} already holds a classifier ({clf}): choose another --out_dir, delete it, "
+                         f"or label examples with it: --mode=predict")
+    if os.path.exists(lm):
+        raise SystemExit(f"{out_dir} already holds a fine-tuned LM ({lm}): train a classifier from it with "
+                         f"--init_from={lm} --lm_epochs=0 --out_dir=NEW, or choose another --out_dir, or delete it")
+    if os.path.exists(os.path.join(out_dir, "log.jsonl")):
+        os.remove(os.path.join(out_dir, "log.jsonl"))
+    return None
+
+
+def run_state(stage, position, optimizer, scaler, rng, device):
+    """What latest.pt adds to a stage's checkpoint (lm.pt's or classifier.pt's) so that the run continues from it
+    bit-exactly: the stage ('lm' or 'classifier'), the optimizer, the GradScaler, both generators (torch's: dropout
+    masks and initialisations; numpy's: BPTT lengths and batch orders) and the loop's position in the stage."""
+    rngs = {"torch": torch.get_rng_state(), "numpy": json.dumps(rng.bit_generator.state)}
+    if device.startswith("cuda"):
+        rngs["cuda"] = torch.cuda.get_rng_state(device)
+    return dict(stage=stage, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), rng=rngs,
+                position=to_cpu(position))
+
+
+def restore_run(ckpt, model, optimizer, scaler, rng, device):
+    """Put back what run_state saved (and the model's weights); returns the position, its tensors on device."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scaler.load_state_dict(ckpt["scaler"])
+    rng.bit_generator.state = json.loads(ckpt["rng"]["numpy"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if device.startswith("cuda") and "cuda" in ckpt["rng"]:
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+    position = ckpt["position"]
+    if position.get("hidden") is not None:
+        position["hidden"] = [(h.to(device), c.to(device)) for h, c in position["hidden"]]
+    return position
+
+
+def resumed_from(ckpt):
+    """Where a resumed run continues, as the line it prints says."""
+    p, epochs = ckpt["position"], ckpt["config"]["lm_epochs" if ckpt["stage"] == "lm" else "epochs"]
+    if ckpt["stage"] == "lm":
+        return ("the end of LM fine-tuning" if p["epoch"] > epochs else
+                f"LM fine-tuning epoch {p['epoch']}, token {p['pos']:,} of each row (step {p['iter_num']})" if p["pos"]
+                else f"the start of LM fine-tuning epoch {p['epoch']}")
+    return ("the end of training, before the final evaluation" if p["epoch"] > epochs else
+            f"classifier epoch {p['epoch']}, batch {p['batch_pos']} of {len(p['batches'])}" if p["batches"]
+            else f"the start of classifier epoch {p['epoch']}")
+
+
+class SafePoints:
+    """Where a run may stop and later continue bit-exactly: after each step that leaves its epoch unfinished and after
+    each evaluation. There latest.pt is written every `interval` minutes (0: never on a clock), when asked (force),
+    and after a signal (Ctrl-C or SIGTERM, interrupt.pressed), after which the run exits saying how to continue."""
+
+    def __init__(self, path, interval, interrupt):
+        self.path, self.interval, self.interrupt, self.saved = path, interval, interrupt, time.time()
+
+    def __call__(self, checkpoint, where, force=False):
+        """checkpoint(): the dict to save, built only when it is; where: the run's place, for the lines it prints."""
+        due = self.interval and time.time() - self.saved >= 60 * self.interval
+        if not (force or due or self.interrupt.pressed):
+            return
+        save_checkpoint(self.path, checkpoint())
+        self.saved = time.time()
+        if self.interrupt.pressed:
+            self.interrupt.exit(f"interrupted {where}: saved {self.path}; continue with the same settings and "
+                                "--resume=True")
+        print(f"saved {self.path} ({where})", flush=True)
+
 # -----------------------------------------------------------------------------
 
 
 if __name__ == "__main__":
-    from prepare import CtrlC, code_version, configure, load_task, precision
+    from prepare import check_settings, code_version, configure, precision
 
-    # default settings: ULMFiT's (§4 "Hyperparameters"), fine-tuning its WikiText-103 LM on TREC-6;
-    # config/gpt1_*.py hold GPT-1's
+    # default settings: ULMFiT's (§4), fine-tuning its WikiText-103 LM on TREC-6; config/gpt1_*.py hold GPT-1's
     _before = set(globals())
     # both recipes: I/O
     out_dir = "out-ulmfit-trec"
     mode = "train"  # 'train', or 'predict': label the examples in `input` with out_dir/classifier.pt
     input = "-"  # predict: a .jsonl file with the task's fields, a .txt file (one text per line), or - for stdin
-    ensemble = ""  # another finetune.py out_dir of the same task: its classifier's probabilities are averaged with
-    # this one's in predict mode and in the final evaluation (bidirectional ULMFiT, §3.4: forward and backward)
-    init_from = "out-ulmfit-wt103"  # the pretrained LM: a train_lstm.py or train_gpt.py out_dir or .pt file, or
-    # published weights: openai-gpt, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder in the hub's layout
+    ensemble = ""  # another run's out_dir, same task: its probabilities are averaged with this one's (§3.4)
+    init_from = "out-ulmfit-wt103"  # the pretrained LM: an out_dir or .pt file, or openai-gpt, gpt2, gpt2-medium...
     pretrained = True  # False: the same architecture, freshly initialised (the paper's "no pretraining" ablation)
+    resume = False  # continue out_dir's unfinished run from its latest.pt, with the settings it was started with
+    save_interval = 10.0  # minutes between saves of latest.pt (0: only at each stage's end, Ctrl-C and SIGTERM)
     # both recipes: data
     task = "trec"  # prepared by prepare.py into data/TASK/{train,test,...}.jsonl and task.json
     n_train = 0  # labelled training examples drawn at random (0: all), for the low-shot experiment (ULMFiT §5)
@@ -642,8 +987,7 @@ if __name__ == "__main__":
     beta1 = 0.7  # Adam (ULMFiT §4; GPT-1 used 0.9, 0.999)
     beta2 = 0.99
     weight_decay = 0.01  # decoupled (AdamW) as fastai and GPT-1 (w=0.01); here on biases and norms too, for brevity
-    grad_clip = 25.0  # the task stage's total-norm clip. ULMFiT's paper gives none; its code (fastai's train_clas.py)
-    # clips the classifier at 25: a guard against a rare explosion, not a limit on ordinary steps. GPT-1's: 1
+    grad_clip = 25.0  # the task stage's total-norm clip: fastai's train_clas.py (the paper gives none); GPT-1: 1
     # both recipes: system
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
@@ -652,21 +996,18 @@ if __name__ == "__main__":
     vocab = "pretrained"  # LSTM: 'pretrained', the LM's words; 'task', the task's, new ones start at the mean row
     max_vocab = 60000  # vocab='task': the most frequent words (ULMFiT's cap) seen at least min_freq times
     min_freq = 2
-    # ULMFiT: dropouts for fine-tuning (§4: 0.4 on layers, 0.3 on RNN layers, 0.4 on the input embedding
-    # layer, 0.05 embedding dropout, 0.5 weight dropout), replacing the pretrained checkpoint's
-    dropout_emb = 0.05
-    dropout_in = 0.4
-    dropout_hidden = 0.3
-    dropout_out = 0.4
-    weight_drop = 0.5
+    # ULMFiT: dropouts for fine-tuning (§4), replacing the pretrained checkpoint's
+    dropout_emb = 0.05  # embedding dropout: whole words
+    dropout_in = 0.4  # on the input embedding layer
+    dropout_hidden = 0.3  # between the RNN layers
+    dropout_out = 0.4  # on the last layer's output
+    weight_drop = 0.5  # DropConnect on the hidden-to-hidden weights
     # ULMFiT: target LM fine-tuning (§3.2), on the task's text, labelled or not
     lm_epochs = 15  # 0 switches it off (§4 footnote: 15 epochs for TREC-6 without overfitting)
-    lm_texts = "train"  # 'train': the training and unlabelled texts; 'all': the held-out splits' texts too (never
-    # their labels), as fastai's IMDb LM reads all 100k reviews; its eval loss is then on text it trained on
+    lm_texts = "train"  # 'train': the training and unlabelled texts; 'all': every split's, never their labels
     lm_lr = 4e-3  # peak lr (§4)
     lm_batch_size = 64
-    lm_grad_clip = 0.3  # total-norm clip. The paper gives none; its code (fastai's finetune_lm.py) clips the LM at
-    # 0.3, near AWD-LSTM's 0.25 in pretraining: steps stay small, so fine-tuning adapts what pretraining learnt
+    lm_grad_clip = 0.3  # total-norm clip: fastai's finetune_lm.py (the paper gives none), near AWD-LSTM's 0.25
     alpha = 2.0  # AR and TAR, as in pretraining
     beta = 1.0
     # ULMFiT: the classifier (§3.3)
@@ -674,8 +1015,7 @@ if __name__ == "__main__":
     max_len = 1400  # BPT3C: only the last max_len tokens of a document keep gradients (fastai: 20 windows of 70)
     head_hidden = 50
     head_dropout = (0.4, 0.1)  # the two head blocks (fastai's defaults: the first is the LM's output dropout)
-    clf_ar_tar = True  # AR and TAR (alpha, beta) on the classifier's encoder too, over the positions that keep
-    # gradients, as fastai's RNNRegularizer and ULMFiT's train_clas.py (alpha=2, beta=1); False: the ablation
+    clf_ar_tar = True  # AR and TAR (alpha, beta) on the classifier's encoder too, as fastai's RNNRegularizer
     # GPT-1: fine-tuning (§3.3, §4.1)
     lm_coef = 0.5  # lambda: weight of the auxiliary LM loss (0 switches it off, §5's ablation)
     clf_dropout = 0.1  # before the linear head, one mask per example shared by its choices (OpenAI's train.py)
@@ -683,83 +1023,47 @@ if __name__ == "__main__":
     block_size = 0  # longest input sequence (0: the model's context)
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
-    for key, value, allowed in (("mode", mode, ("train", "predict")), ("vocab", vocab, ("pretrained", "task")),
-                                ("schedule", schedule, ("stlr", "linear", "constant", "cosine")),
-                                ("lm_texts", lm_texts, ("train", "all"))):
-        if value not in allowed:
-            raise SystemExit(f"config: {key} must be one of {', '.join(allowed)}, not '{value}'")
-    if len(head_dropout) != 2:
-        raise SystemExit(f"config: head_dropout is two probabilities, one per head block, not {head_dropout}")
+
+    # settings that cannot work: all of them at once, one line each, before anything is read or written
+    check_settings(config, {
+        "mode": ("train", "predict"), "save_interval": "nonneg", "n_train": "nonneg", "epochs": "nonneg",
+        "learning_rate": "nonneg", "batch_size": "positive", "lr_factor": "positive",
+        "schedule": ("stlr", "linear", "constant", "cosine"),
+        "cut_frac": (lambda v: 0 <= v < 1 and (v > 0 or schedule != "stlr"),
+                     "in [0, 1), a fraction of the steps (> 0 for schedule='stlr')"),
+        "stlr_ratio": (lambda v: v >= 1, ">= 1 (the peak lr over the lowest)"), "beta1": "prob", "beta2": "prob",
+        "weight_decay": "nonneg", "grad_clip": "nonneg", "dtype": ("auto", "float32", "bfloat16", "float16"),
+        "vocab": ("pretrained", "task"), "max_vocab": (lambda v: v > 2, "> 2 (<eos> and <unk> come first)"),
+        "min_freq": "positive", "dropout_emb": "prob", "dropout_in": "prob", "dropout_hidden": "prob",
+        "dropout_out": "prob", "weight_drop": "prob", "lm_epochs": "nonneg", "lm_texts": ("train", "all"),
+        "lm_lr": "nonneg", "lm_batch_size": "positive", "lm_grad_clip": "nonneg", "alpha": "nonneg", "beta": "nonneg",
+        "bptt": "positive", "max_len": "positive", "head_hidden": "positive",
+        "head_dropout": (lambda v: len(v) == 2 and all(0 <= p < 1 for p in v),
+                         "two probabilities in [0, 1), one per head block"),
+        "lm_coef": "nonneg", "clf_dropout": "prob", "gpt_dropout": "prob", "block_size": "nonneg"})
 
     # device and precision, as in the training scripts. No torch.compile: Dynamo cannot trace nn.LSTM, and a
     # fine-tuning run is too short for compiling the GPT to pay back its minutes
     device_type, dtype, ctx = precision(device, dtype)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    clf_path, lm_path = os.path.join(out_dir, "classifier.pt"), os.path.join(out_dir, "lm.pt")
+    rng = np.random.default_rng(seed)  # n_train's draw, BPTT lengths, batch orders
+    latest_path, clf_path, lm_path = (os.path.join(out_dir, name) for name in ("latest.pt", "classifier.pt", "lm.pt"))
 
-    # predict: label new examples with a trained classifier, or the average of two (ensemble): one line out per
-    # example in
+    # predict: label new examples with a trained classifier, or the average of two (ensemble); writes nothing
     if mode == "predict":
-        members = [load_classifier(out_dir, device)] + ([load_classifier(ensemble, device)] if ensemble else [])
-        task_type, labels = members[0].get("task_type", "classification"), members[0]["labels"]
-        if ensemble:
-            check_ensemble(task_type, labels, members[1], ensemble)
-        new_records = read_new_records(input, task_type)
-        outputs = sum(classifier_outputs(ckpt, new_records, batch_size, device, ctx, "predict:")
-                      for ckpt in members) / len(members)
-        for record, output, decision in zip(new_records, outputs, decisions(outputs, task_type)):
-            print(prediction_line(record, output, decision, task_type, labels))
+        label_new_examples(out_dir, ensemble, input, batch_size, device, ctx)
         sys.exit(0)
 
-    # data: the task's splits, with n_train labelled examples drawn for training
-    info, splits = load_task(task)
-    task_type, labels = info["type"], info.get("labels")
-    train_records = splits["train"]
-    if n_train:
-        if n_train > len(train_records):
-            raise SystemExit(f"config: n_train={n_train} but {task} has {len(train_records)} training examples")
-        train_records = [train_records[i] for i in sorted(rng.choice(len(train_records), n_train, replace=False))]
-    labelled = {**{k: v for k, v in splits.items() if k != "unsup"}, "train": train_records}
-    eval_split = "val" if "val" in labelled else "test"
-    if eval_split not in labelled:
-        raise SystemExit(f"data: task '{task}' has only a train split: prepare it with a val (or test) file to "
-                         "measure the classifier on")
-    if os.path.exists(clf_path):  # never overwrite an earlier run's classifier
-        raise SystemExit(f"{out_dir} already holds a classifier ({clf_path}): choose another --out_dir, delete it, "
-                         f"or label examples with it: --mode=predict")
-    targets = {split: [labels.index(r["label"]) if labels else r["label"] for r in records]  # class, choice or score
-               for split, records in labelled.items()}
-    if ensemble:  # the classifier to average with this one in the end (§3.4), checked before any training
-        partner = load_classifier(ensemble, "cpu")
-        check_ensemble(task_type, labels, partner, ensemble)
+    # data: the task's splits, with n_train labelled examples drawn for training; an ensemble's other classifier
+    task_type, labels, splits, labelled, eval_split, targets = task_data(task, n_train, rng)
+    partner = ensemble_partner(ensemble, task_type, labels, "cpu") if ensemble else None  # checked before training
 
-    # the pretrained model's type picks the recipe: ULMFiT for an AWD-LSTM, GPT-1's for a GPT (a train_gpt.py
-    # checkpoint or published weights); each is checked here, before anything is written, and built in its section
-    if is_published(init_from):  # OpenAI's GPT-1/GPT-2 weights
-        family = "gpt"
-    else:
-        base_path = checkpoint_path(init_from)  # a run folder: its best.pt, else its latest.pt
-        base_ckpt = load_checkpoint(base_path, "cpu", model_type=None)
-        family = base_ckpt.get("model_type", "gpt")
-    backwards = family == "awd_lstm" and base_ckpt.get("backwards", False)  # a backward LM reads right to left (§3.4)
-    if family == "awd_lstm":
-        base_meta = base_ckpt["meta"]
-        if task_type != "classification":
-            raise SystemExit(f"finetune: ULMFiT's classifier reads one text; {task} is a {task_type} task: "
-                             "fine-tune a GPT (init_from a train_gpt.py checkpoint) for it")
-        if base_meta["tokenizer"] != "word" or base_meta["vocab"][:2] != [EOS, UNK]:
-            raise SystemExit(f"finetune: {base_path} was trained on a {base_meta['tokenizer']} vocabulary; ULMFiT "
-                             "reads words: pretrain on word-level data (prepare.py's word tokenizer)")
-    elif family != "gpt":
-        raise SystemExit(f"finetune: {base_path} holds a {family} model; init_from takes a language model: a "
-                         "train_lstm.py or train_gpt.py checkpoint or out_dir")
-    elif lm_epochs:
-        raise SystemExit("finetune: lm_epochs is ULMFiT's LM fine-tuning stage; GPT-1 trains the LM loss alongside "
-                         "the task instead (lm_coef): set lm_epochs=0, or continue pretraining with train_gpt.py")
-
-    os.makedirs(out_dir, exist_ok=True)
+    # the pretrained model's type picks the recipe (both checked here, before anything is written); then out_dir,
+    # locked for this run: a new run, or the unfinished one to continue from latest.pt, at its stage
+    family, base_ckpt, backwards = pretrained_base(init_from, task, task_type, lm_epochs)
+    ckpt = start_run(out_dir, resume, config)
+    stage = ckpt["stage"] if ckpt else "lm" if family == "awd_lstm" and lm_epochs else "classifier"
 
     def log_json(record):
         with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
@@ -767,178 +1071,135 @@ if __name__ == "__main__":
 
     version = code_version()
     print(f"origins finetune.py @ {version} | torch {torch.__version__} | {device} {dtype} | task {task} "
-          f"({task_type}): {len(train_records):,} labelled train examples | init_from {init_from}"
+          f"({task_type}): {len(labelled['train']):,} labelled train examples | init_from {init_from}"
           + (" (backward LM)" if backwards else "") + ("" if pretrained else " (architecture only: not pretrained)"))
     print("config: " + json.dumps(config))
-    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config})
+    resumed = resumed_from(ckpt) if ckpt else None
+    if resumed:
+        print(f"resumed from {resumed} of {latest_path}")
+    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
+              "resumed_from": resumed})
 
-    # Ctrl-C: finish the current step, save the model being trained, exit; a second Ctrl-C stops at once
-    ctrl_c = CtrlC("saving after this step")
+    # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save latest.pt, exit 130 or 143; a second one
+    # quits at once. latest.pt is saved every save_interval minutes too, and at the end of each stage
+    interrupt = Interrupt("saving latest.pt after this step")
+    safe_point = SafePoints(latest_path, save_interval, interrupt)
+    step = partial(optimizer_step, scaler=scaler, interrupt=interrupt)
     factor = lr_factor if discriminative else 1.0
 
-    def step(optimizer, loss, params, lr, clip):
-        if not math.isfinite(loss.item()):
-            ctrl_c.restore()
-            raise SystemExit(f"loss is {loss.item()}: stopping without saving; try a lower learning rate or "
-                             "dtype=float32")
-        set_lr(optimizer, lr)
-        scaler.scale(loss).backward()
-        if clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-
     if family == "awd_lstm":
-        # ULMFiT: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop. The LM
-        # with the fine-tuning dropouts and its vocabulary (or the task's), target LM fine-tuning, the classifier.
-        # A backward LM (§3.4) reads every document right to left, in both stages
+        # ULMFiT: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop: the LM,
+        # target LM fine-tuning, the classifier. A backward LM (§3.4) reads every document right to left throughout
         lm_docs = lm_corpus(splits, lm_texts)  # all the training text, labelled or not (or every split's)
-        known = set(base_meta["vocab"]) if pretrained else set()  # without pretraining, tokenise as if no LM existed
-        vocab_list = build_vocab(lm_docs, known, max_vocab, min_freq) if vocab == "task" else base_meta["vocab"]
-        model, model_args = task_lm(base_ckpt, vocab_list, pretrained, dict(
+        model, model_args, vocab_list = task_lm(base_ckpt, lm_docs, vocab, pretrained, max_vocab, min_freq, dict(
             dropout_emb=dropout_emb, dropout_in=dropout_in, dropout_hidden=dropout_hidden, dropout_out=dropout_out,
             weight_drop=weight_drop))
         model, base_ckpt = model.to(device), None  # the model holds the weights now
-        stoi = {w: i for i, w in enumerate(vocab_list)}
-        examples = {split: [[document_ids(r["text"], stoi, backwards)] for r in records]
-                    for split, records in labelled.items()}
-        train_ids = [ex[0] for ex in examples["train"]]
-        unk_rate = sum(d.count(stoi[UNK]) for d in train_ids) / sum(map(len, train_ids))
-        print(f"vocabulary: {len(vocab_list):,} words ({vocab}); {unk_rate:.1%} of the labelled train tokens are {UNK}")
-        if lm_epochs:  # target LM fine-tuning (§3.2), saved as lm.pt, an ordinary train_lstm.py checkpoint
-            stream = torch.tensor([i for text in lm_docs for i in document_ids(text, stoi, backwards)], device=device)
-            if len(stream) < 2 * lm_batch_size:  # each row needs a token and the one after it
-                raise SystemExit(f"data: {task}'s training text is too short for lm_batch_size={lm_batch_size}")
-            eval_stream = torch.tensor([i for ex in examples[eval_split] for i in ex[0]], device=device)
+        examples = ulmfit_examples(labelled, vocab_list, backwards, task)
+        if stage == "lm":  # target LM fine-tuning (§3.2), saved as lm.pt, then latest.pt at the classifier's start
+            stoi = {w: i for i, w in enumerate(vocab_list)}
+            docs = numericalize_all(lm_docs, stoi, backwards, "numericalising the LM's text")
             lm_optimizer = make_optimizer(lm_groups(model), factor, (beta1, beta2), weight_decay)
-            lm_iters, latest_lm_loss, interrupted = fine_tune_lm(
-                model, stream, eval_stream, eval_split, epochs=lm_epochs, batch_size=lm_batch_size, bptt=bptt,
+            start = restore_run(ckpt, model, lm_optimizer, scaler, rng, device) if ckpt else None
+
+            def lm_safe_point(position, force=False):
+                e, it, loss = position["epoch"], position["iter_num"], position["eval_loss"]
+                safe_point(lambda: {**lm_checkpoint(model, model_args, task, vocab_list, config, it, loss, backwards),
+                                    **run_state("lm", position, lm_optimizer, scaler, rng, device)},
+                           f"in LM fine-tuning epoch {e}, step {it}" if e <= lm_epochs else "after LM fine-tuning",
+                           force)
+
+            lm_iters, lm_loss = fine_tune_lm(
+                model, docs, [ex[0] for ex in examples[eval_split]], eval_split, epochs=lm_epochs,
+                batch_size=lm_batch_size, bptt=bptt,
                 lr_at=partial(schedule_lr, schedule, lr_max=lm_lr, cut_frac=cut_frac, ratio=stlr_ratio),
                 alpha=alpha, beta=beta, optimizer=lm_optimizer, grad_clip=lm_grad_clip, step=step, ctx=ctx, rng=rng,
-                ctrl_c=ctrl_c, log_json=log_json)
-            save_checkpoint(lm_path, dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm",
-                                          meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab_list),
-                                                "vocab": vocab_list, "splits": {}}, config=config, iter_num=lm_iters,
-                                          best_val_loss=latest_lm_loss,  # the latest: LM fine-tuning selects none
-                                          backwards=backwards))  # so sample.py and eval.py read it as it reads
-            if interrupted:
-                ctrl_c.restore()
-                print(f"interrupted in LM fine-tuning: saved {lm_path}; use it with --init_from={lm_path} "
-                      f"--lm_epochs=0 --out_dir=NEW")
-                sys.exit(130)  # as a shell reports a Ctrl-C'd program (128 + SIGINT)
+                log_json=log_json, safe_point=lm_safe_point, start=start)
+            save_checkpoint(lm_path, lm_checkpoint(model, model_args, task, vocab_list, config, lm_iters, lm_loss,
+                                                   backwards))
+            lm_safe_point(dict(epoch=lm_epochs + 1, pos=0, iter_num=lm_iters, hidden=None, eval_loss=lm_loss), True)
         clf = PoolingClassifier(model, len(labels), head_hidden, head_dropout, bptt, max_len).to(device)
         groups = classifier_groups(clf)
         extra = dict(model_type="ulmfit_classifier", model_args=model_args, vocab=vocab_list, backwards=backwards,
                      head_args=dict(hidden=head_hidden, dropout=head_dropout, bptt=bptt, max_len=max_len))
     else:
-        # GPT-1: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop. Three new
-        # tokens after the vocabulary (start, delimiter, extract), every example rewritten into token sequences
-        if is_published(init_from):
-            gpt = GPT.from_pretrained(init_from)
-            base_meta = gpt.meta
-        else:
-            gpt, base_meta, base_ckpt = model_from_checkpoint(base_ckpt), base_ckpt["meta"], None  # free its copy
-        block_size = block_size or gpt.config.block_size
-        if block_size > gpt.config.block_size:
-            raise SystemExit(f"config: block_size={block_size} is longer than the model's context "
-                             f"({gpt.config.block_size})")
-        encode, _ = get_tokenizer(base_meta)
-        V = gpt.config.vocab_size
-        special = (V, V + 1, V + 2)  # start, delimiter, extract: the ids after the pretrained vocabulary
-        gpt = add_tokens(gpt, len(special), gpt_dropout)
-        if not pretrained:
-            gpt = GPT(gpt.config)
-        n_out = 1 if task_type in ("regression", "multiple_choice") else len(labels)
-        clf = GPTTaskModel(gpt, task_type, n_out, clf_dropout).to(device)
-
-        def encode_example(record):
-            return transform(record, task_type, encode, special, block_size)
-
-        examples = {split: encode_records(records, encode_example, f"data: {task} {split}")
-                    for split, records in labelled.items()}
-        seq_lengths = [len(s) for ex in examples["train"] for s in ex]
-        print(f"{task_type} inputs: {len(examples['train'][0])} sequence(s) per example, {np.mean(seq_lengths):.0f} "
-              f"tokens on average, longest {max(seq_lengths)} (block_size {block_size})")
+        # GPT-1: sets clf, groups, examples and extra for the shared loop, each example as token sequences (§3.3)
+        clf, encode_example, extra = gpt1_classifier(init_from, base_ckpt, block_size, pretrained, gpt_dropout,
+                                                     clf_dropout, task_type, labels)
+        clf, base_ckpt = clf.to(device), None  # the model holds the weights now
+        examples = gpt1_examples(labelled, encode_example, task, extra["block_size"])
         groups = gpt_groups(clf)
-        extra = dict(model_type="gpt_classifier", model_args=dataclasses.asdict(gpt.config), n_out=n_out,
-                     special=special, meta=base_meta, block_size=block_size)
 
-    # the shared loop: task fine-tuning with gradual unfreezing (ULMFiT), each stage its own schedule cycle, as
-    # fastai does
+    # the shared loop: task fine-tuning, epoch by epoch in gradual unfreezing's stages (ULMFiT), each stage its own
+    # schedule cycle, as fastai does. plan[e - 1]: epoch e's trainable groups, its stage's steps, whether it opens it
     optimizer = make_optimizer(groups, factor, (beta1, beta2), weight_decay)
     all_params = [p for g in groups for p in g]
-
-    def save_classifier(path):
-        save_checkpoint(path, dict(model=clf.state_dict(), labels=labels, task_type=task_type, config=config,
-                                   **extra))
-
-    def metrics(outputs, split):
-        return task_metrics(task_type, decisions(outputs, task_type), targets[split], labels)
-
-    def evaluate(split):
-        return metrics(predict(clf, family, task_type, examples[split], batch_size, device, ctx), split)
-
-    steps_per_epoch = math.ceil(len(train_records) / batch_size)
+    steps_per_epoch = math.ceil(len(labelled["train"]) / batch_size)
+    plan = [(n, k * steps_per_epoch, i == 0) for n, k in unfreezing_stages(epochs, len(groups), gradual_unfreezing)
+            for i in range(k)]
     example_lengths = [max(map(len, ex)) for ex in examples["train"]]
-    epoch = 0
-    for n_trainable, stage_epochs in unfreezing_stages(epochs, len(groups), gradual_unfreezing):
-        freeze(groups, n_trainable)
-        stage_steps, stage_step = stage_epochs * steps_per_epoch, 0
-        for _ in range(stage_epochs):
-            epoch += 1
-            clf.train()
-            t0, losses, parts = time.time(), [], []
-            for b in length_batches(example_lengths, batch_size, rng):
-                if len(b) == 1 and family == "awd_lstm":  # BatchNorm cannot normalise a batch of one
-                    continue
-                lr = schedule_lr(schedule, stage_step, stage_steps, learning_rate, cut_frac, stlr_ratio)
-                with ctx:
-                    loss, loss_parts = training_loss(clf, family, task_type, [examples["train"][i] for i in b],
-                                                     [targets["train"][i] for i in b], device, lm_coef=lm_coef,
-                                                     alpha=alpha if clf_ar_tar else 0, beta=beta if clf_ar_tar else 0)
-                step(optimizer, loss, all_params, lr, grad_clip)
-                losses.append(loss.item())
-                if loss_parts:
-                    parts.append(loss_parts)
-                stage_step += 1
-                if ctrl_c.pressed:
-                    save_classifier(clf_path)
-                    ctrl_c.restore()
-                    print(f"interrupted at epoch {epoch}: saved {clf_path} as it is")
-                    sys.exit(130)
-            results = {f"{eval_split}_{k}": v for k, v in evaluate(eval_split).items()}
-            if parts:  # the task loss apart from GPT-1's auxiliary LM loss or ULMFiT's AR and TAR, to see what they do
-                results = {**{k: float(np.mean([p[k] for p in parts])) for k in parts[0]}, **results}
-            print(f"epoch {epoch} | {n_trainable}/{len(groups)} groups trainable | train loss {np.mean(losses):.4f} | "
-                  + " | ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items())
-                  + f" | {time.time() - t0:.1f} s", flush=True)
-            log_json({"stage": "classifier", "epoch": epoch, "groups": n_trainable, "loss": float(np.mean(losses)),
-                      **results})
+    # the loop's state, packed into latest.pt at safe points: the epoch, its batch order (None until it is drawn),
+    # how many of its batches are done, the step in the stage's schedule, and the epoch's losses so far
+    epoch, batches, batch_pos, stage_step, losses, parts = 1, None, 0, 0, [], []
+    if stage == "classifier" and ckpt:
+        position = restore_run(ckpt, clf, optimizer, scaler, rng, device)
+        epoch, batches, batch_pos, stage_step, losses, parts = (
+            position[k] for k in ("epoch", "batches", "batch_pos", "stage_step", "losses", "parts"))
 
-    # the final model on every labelled held-out split (no selection on test: the last epoch is reported); with an
-    # ensemble, the other classifier too (it reads the raw records its own way) and the two's probabilities averaged
-    ctrl_c.restore()
-    save_classifier(clf_path)
-    held_out = [split for split in ("val", "test") if split in examples]
-    outputs = {split: predict(clf, family, task_type, examples[split], batch_size, device, ctx) for split in held_out}
-    reports = [("", f"{'backward' if backwards else 'forward'} ({out_dir})", outputs)]
-    if ensemble:
-        other = {split: classifier_outputs(partner, labelled[split], batch_size, device, ctx, f"ensemble: {split}")
-                 for split in held_out}
-        averaged = {split: (outputs[split] + other[split]) / 2 for split in held_out}
-        reports += [("partner_", f"{'backward' if partner.get('backwards') else 'forward'} ({ensemble})", other),
-                    ("ensemble_", "ensemble (probabilities averaged)", averaged)]
-    final = {"ensemble": ensemble} if ensemble else {}
-    for prefix, name, outs in reports:
-        results = {}
-        for split in held_out:
-            for metric, value in metrics(outs[split], split).items():
-                results[f"{split}_{metric}"] = value
-                if metric == "accuracy":
-                    results[f"{split}_error"] = 1 - value
-        print((f"{name}: " if ensemble else "") + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
-        final.update({prefix + k: v for k, v in results.items()})
-    print(f"saved {clf_path}")
+    def clf_state():
+        position = dict(epoch=epoch, batches=batches, batch_pos=batch_pos, stage_step=stage_step, losses=losses,
+                        parts=parts)
+        return {**classifier_checkpoint(clf, labels, task_type, config, extra),
+                **run_state("classifier", position, optimizer, scaler, rng, device)}
+
+    t_start, first = time.time(), (epoch - 1) * steps_per_epoch + batch_pos  # for the ETA: where this run began
+    while epoch <= len(plan):
+        n_trainable, stage_steps, opens = plan[epoch - 1]
+        freeze(groups, n_trainable)
+        if batches is None:  # the epoch's start: its batch order (a resumed run continues with latest.pt's)
+            batches = [b.tolist() for b in length_batches(example_lengths, batch_size, rng)]
+            batch_pos, losses, parts, stage_step = 0, [], [], 0 if opens else stage_step
+        clf.train()
+        progress = Progress(len(batches) - batch_pos, f"epoch {epoch}")  # in batches
+        while batch_pos < len(batches):
+            b, batch_pos = batches[batch_pos], batch_pos + 1
+            progress.update()
+            if len(b) == 1 and family == "awd_lstm":  # BatchNorm cannot normalise a batch of one
+                continue
+            lr = schedule_lr(schedule, stage_step, stage_steps, learning_rate, cut_frac, stlr_ratio)
+            with ctx:
+                loss, loss_parts = training_loss(clf, family, task_type, [examples["train"][i] for i in b],
+                                                 [targets["train"][i] for i in b], device, lm_coef=lm_coef,
+                                                 alpha=alpha if clf_ar_tar else 0, beta=beta if clf_ar_tar else 0)
+            step(optimizer, loss, all_params, lr, grad_clip)
+            losses.append(loss.item())
+            if loss_parts:
+                parts.append(loss_parts)
+            stage_step += 1
+            if batch_pos < len(batches):
+                safe_point(clf_state, f"in epoch {epoch}, batch {batch_pos} of {len(batches)}")
+        progress.done()
+        outputs = predict(clf, family, task_type, examples[eval_split], batch_size, device, ctx, eval_split)
+        results = {f"{eval_split}_{k}": v for k, v in task_metrics(task_type, decisions(outputs, task_type),
+                                                                   targets[eval_split], labels).items()}
+        if parts:  # the task loss apart from GPT-1's auxiliary LM loss or ULMFiT's AR and TAR, to see what they do
+            results = {**{k: float(np.mean([p[k] for p in parts])) for k in parts[0]}, **results}
+        print(f"epoch {epoch} | {n_trainable}/{len(groups)} groups trainable | train loss {np.mean(losses):.4f} | "
+              + " | ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items()) + " | "
+              + timing(time.time() - t_start, epoch * steps_per_epoch - first, len(plan) * steps_per_epoch - first),
+              flush=True)
+        log_json({"stage": "classifier", "epoch": epoch, "groups": n_trainable, "loss": float(np.mean(losses)),
+                  **results})
+        epoch, batches = epoch + 1, None
+        safe_point(clf_state, f"after epoch {epoch - 1}", force=epoch > len(plan))  # the trained classifier, then
+
+    # the final model on every labelled held-out split, and with an ensemble the other one and the two averaged. A
+    # signal now stops the run after the current pass; latest.pt holds the trained classifier, for --resume=True
+    save_checkpoint(clf_path, classifier_checkpoint(clf, labels, task_type, config, extra))
+    final = final_evaluation(clf, family, task_type, labels, labelled, examples, targets,
+                             f"{'backward' if backwards else 'forward'} ({out_dir})",
+                             (ensemble, partner) if partner else None, batch_size, device, ctx, interrupt)
     log_json({"stage": "final", **final})
+    if os.path.exists(latest_path):  # the run is finished: classifier.pt is what it made
+        os.remove(latest_path)
+    print(f"saved {clf_path}")

@@ -304,7 +304,6 @@ class Interrupt:
         sys.exit(self.code)
 
 
-CtrlC = Interrupt  # its former name, which train_lstm.py and finetune.py import
 
 
 def precision(device, dtype):

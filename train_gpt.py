@@ -278,7 +278,8 @@ class GPT(nn.Module):
         B, T = idx.size()
         start = cache.length if cache is not None else 0
         if start + T > self.config.block_size:
-            raise ValueError(f"sequence of {start + T} tokens is longer than the context, block_size={self.config.block_size}")
+            raise ValueError(f"sequence of {start + T} tokens is longer than the context, "
+                             f"block_size={self.config.block_size}")
         pos = torch.arange(start, start + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         band = None
@@ -579,7 +580,7 @@ if __name__ == "__main__":
     log_interval = 10  # steps between log lines; the only times the CPU waits for the GPU
     eval_iters = 20  # batches per split in each estimate_loss()
     eval_only = False
-    init_from = "scratch"  # 'scratch', 'resume' (out_dir's run), published weights (gpt2, openai-gpt...) or a hub folder
+    init_from = "scratch"  # 'scratch', 'resume' (out_dir's run), published weights (gpt2...) or a hub folder
     sample_tokens = 300  # tokens sampled from the model at the end of training (0: none)
     wandb_log = False  # needs `pip install wandb`
     wandb_project = "origins"
@@ -736,7 +737,7 @@ if __name__ == "__main__":
             if not os.path.exists(latest_path) and os.path.isdir(latest_sharded):
                 raise SystemExit(f"resume: {out_dir} holds a sharded checkpoint: resume it under torchrun with "
                                  "--fsdp=True")
-            ckpt = load_checkpoint(latest_path, device)
+            ckpt = load_checkpoint(latest_path)  # on the CPU: the RNG states must stay CPU tensors
             if "optimizer" not in ckpt:
                 raise SystemExit(f"resume: {latest_path} holds weights only (consolidated from a sharded run): "
                                  "resume the sharded run from latest_sharded/ with --fsdp=True under torchrun")
@@ -914,7 +915,8 @@ if __name__ == "__main__":
         interrupt.restore()
         if writer is not None:
             writer.join()
-        kept = f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path) else "no checkpoint was written"
+        kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
+                else "no checkpoint was written")
         raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
                          "Try a lower learning_rate, a smaller grad_clip or dtype=float32")
 

@@ -266,7 +266,7 @@ if __name__ == "__main__":
                       dropout_out=dropout_out, weight_drop=weight_drop)
     ckpt = None
     if init_from == "resume":
-        ckpt = load_checkpoint(latest_path, device)
+        ckpt = load_checkpoint(latest_path)  # on the CPU: the RNG states must stay CPU tensors
         check_vocab(ckpt["meta"], meta, latest_path, dataset)
         for k in ("vocab_size", "emb_size", "hidden_size", "n_layers"):
             if ckpt["model_args"][k] != model_args[k]:

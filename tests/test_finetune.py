@@ -9,8 +9,9 @@ import math
 import os
 import re
 import signal
-import threading
-import time
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from finetune import (PoolingClassifier, classifier_groups, discriminative_lrs, 
                       lm_corpus, lm_groups, make_optimizer, numericalize, schedule_lr, set_lr, training_loss,
                       transfer_embedding, unfreezing_stages, words)
 import train_gpt
+import train_lstm
 from train_gpt import GPT, GPTConfig
 from train_lstm import AWDLSTM, LSTMConfig
 
@@ -326,9 +328,19 @@ def pretrained(data):
     return out
 
 
-def test_lm_fine_tuning_then_classifier_then_predict(pretrained, capsys):
+def test_lm_fine_tuning_then_classifier_then_predict(pretrained, capsys, monkeypatch):
     out = pretrained.parent / "ulmfit"
+    monkeypatch.setattr(prepare, "PROGRESS_EVERY", 0)  # a progress line at every update, as a long phase shows them
     assert run(out, f"--init_from={pretrained}", "--lm_epochs=2", "--epochs=6", "--n_train=100") == 0
+    printed = capsys.readouterr().out.splitlines()
+    # where the run is: numericalising, each LM epoch (in tokens per row) and classifier epoch (in batches), then the
+    # epoch lines with the time so far and the time left
+    for what, total in (("numericalising order train", 100), ("numericalising the LM's text", 600),
+                        ("epoch 6", 4)):
+        assert any(line.startswith(f"{what}: {total}/{total} (100%) | ") for line in printed), what
+    assert any(re.match(r"LM epoch 2: [\d,]+/[\d,]+ \(100%\) \| ", line) for line in printed)
+    epoch_lines = [line for line in printed if re.match(r"(LM )?epoch \d+ \| ", line)]
+    assert len(epoch_lines) == 8 and all(re.search(r" \| \d+s elapsed, ETA (\d+m)?\d+s$", line) for line in epoch_lines)
     log = records(out)
     lm = [r for r in log if r.get("stage") == "lm"]
     assert [r["epoch"] for r in lm] == [0, 1, 2] and lm[2]["test_loss"] < lm[1]["test_loss"] < lm[0]["test_loss"]
@@ -350,6 +362,36 @@ def test_lm_fine_tuning_then_classifier_then_predict(pretrained, capsys):
     lines = capsys.readouterr().out.strip().split("\n")
     assert [line.split("\t")[2] for line in lines] == texts
     assert all(line.split("\t")[0] in ("ab", "ba") and 0.5 <= float(line.split("\t")[1]) <= 1 for line in lines)
+    # nothing on stdin (file descriptor 0, which predict mode reads): one line saying how to give input
+    saved, empty = os.dup(0), os.open(os.devnull, os.O_RDONLY)
+    os.dup2(empty, 0)
+    try:
+        assert script_error(SCRIPT, ["--mode=predict", f"--out_dir={out}", "--device=cpu"]) == (
+            "predict: nothing to label: stdin holds no examples; give one text per line on stdin (echo \"Who wrote "
+            f"Hamlet ?\" | python finetune.py --mode=predict --out_dir={out}) or a .txt or .jsonl file with "
+            "--input=FILE")
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(empty)
+
+
+def test_help_shows_each_settings_comment_under_its_groups_header(capsys):
+    # a comment line of its own heads a group (prepare.script_settings): a setting's comment running on to a second
+    # line would show in --help as a group of its own
+    assert run_script(SCRIPT, ["--help"]) == 0
+    printed = capsys.readouterr().out
+    groups = [line for line in printed.splitlines()[2:] if line and not line.startswith("  --")]
+    assert groups == [
+        "both recipes: I/O", "both recipes: data",
+        "both recipes: the task training: epochs, lr and batch are ULMFiT's (§4); GPT-1's are 3, 6.25e-5 and 32 (§4.1)",
+        "both recipes: the optimisation tricks and their ablation switches (ULMFiT §3.2, §3.3, §5)",
+        "both recipes: system", "ULMFiT: the vocabulary",
+        "ULMFiT: dropouts for fine-tuning (§4), replacing the pretrained checkpoint's",
+        "ULMFiT: target LM fine-tuning (§3.2), on the task's text, labelled or not", "ULMFiT: the classifier (§3.3)",
+        "GPT-1: fine-tuning (§3.3, §4.1)"]
+    assert re.search(r"^  --resume=False +continue out_dir's unfinished run from its latest.pt", printed, re.M)
+    assert re.search(r"^  --save_interval=10.0 +minutes between saves of latest.pt", printed, re.M)
 
 
 def test_a_task_vocabulary_keeps_pretrained_rows(pretrained):
@@ -379,30 +421,13 @@ def test_bad_input_gets_one_line(pretrained, tmp_path):
     assert "char vocabulary" in message(f"--init_from={char}", f"--out_dir={tmp_path / 'b'}")
     assert "n_train=5000" in message(f"--init_from={pretrained}", "--n_train=5000", f"--out_dir={tmp_path / 'c'}")
     assert "does not exist" in message("--mode=predict", f"--out_dir={tmp_path / 'nothing'}")
-    assert "schedule must be" in message("--schedule=triangular")
+    assert message("--schedule=triangular") == ("config: schedule='triangular' must be one of stlr, linear, constant, "
+                                                "cosine")
     assert "not prepared" in message("--task=nosuchtask") or "prepare.py" in message("--task=nosuchtask")
     out = tmp_path / "done"
     assert run(out, f"--init_from={pretrained}", "--lm_epochs=0", "--epochs=1") == 0
     assert "already holds a classifier" in message(f"--init_from={pretrained}", f"--out_dir={out}")
 
-
-def test_ctrl_c_saves_the_lm_then_exits(pretrained, capsys):
-    out = pretrained.parent / "out"
-
-    def interrupt_once_training():  # after the first LM evaluation, so the script's own handler is in place
-        log = out / "log.jsonl"
-        while not (log.exists() and '"stage": "lm"' in log.read_text()):
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=interrupt_once_training, daemon=True).start()
-    assert run(out, f"--init_from={pretrained}", "--lm_epochs=500", "--epochs=1") == 130
-    assert "interrupted in LM fine-tuning: saved" in capsys.readouterr().out
-    ckpt = torch.load(out / "lm.pt", weights_only=True)
-    assert ckpt["model_type"] == "awd_lstm" and ckpt["iter_num"] > 0
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the script gave Ctrl-C back
-    # and the saved LM carries on: the classifier stage from it
-    assert run(out / "next", f"--init_from={out / 'lm.pt'}", "--lm_epochs=0", "--epochs=1") == 0
 
 def test_lm_texts_all_adds_the_held_out_texts_never_their_labels(pretrained, capsys):
     splits = {"train": [{"text": "a b", "label": "x"}], "unsup": [{"text": "u"}], "test": [{"text": "t", "label": "y"}]}
@@ -416,11 +441,177 @@ def test_lm_texts_all_adds_the_held_out_texts_never_their_labels(pretrained, cap
     for which, splits_read in (("train", ["train"]), ("all", ["train", "test"])):
         capsys.readouterr()
         assert run(pretrained.parent / which, f"--init_from={pretrained}", "--lm_epochs=1", "--epochs=1",
-                   f"--lm_texts={which}", "--clf_ar_tar=False") == 0
+                   "--lm_batch_size=32", "--n_train=100", f"--lm_texts={which}", "--clf_ar_tar=False") == 0
         n_tokens = int(re.search(r"LM fine-tuning: ([\d,]+) tokens", capsys.readouterr().out)[1].replace(",", ""))
         assert n_tokens == sum(len(numericalize(t, stoi)) for split in splits_read for t in texts[split])
         epoch = [r for r in records(pretrained.parent / which) if r.get("stage") == "classifier"][0]
         assert "ar_tar" not in epoch  # and clf_ar_tar=False leaves the classifier's loss the task loss alone
+
+# -----------------------------------------------------------------------------
+# runs that survive schedulers and mistakes (tests/test_runs.py for train_gpt.py): settings refused before anything
+# is written, one run per out_dir, Ctrl-C, SIGTERM and kills after an interval save resumed bit-exactly in either
+# stage, each fault in one line with the shell's exit code, nothing in out_dir lost or overwritten
+
+# LM fine-tuning for 2 epochs (about 18 steps each), then 3 classifier epochs of 4 batches (100 examples, 32 a
+# batch), one unfreezing stage each; every dropout on (the defaults), so the saved generators matter
+RESUMABLE = ["--lm_epochs=2", "--lm_batch_size=32", "--epochs=3", "--n_train=100"]
+
+
+def files(folder):
+    """{name: bytes} of a folder's files but its lock, whose holder line is rewritten by each run that takes it."""
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder)) if name != ".lock"}
+
+
+class Killed(Exception):
+    """A run stopped dead, as by SIGKILL: no handler, no save."""
+
+
+def stop_at_step(patch, n, how):
+    """Stop the next run at its n-th step (LM steps first, then the classifier's), counted by its lr schedule's
+    calls: with a signal to this process (caught by the script's handler, as from a shell) or by Killed."""
+    real, calls = train_lstm.stlr, []
+
+    def stlr(*args):
+        calls.append(1)
+        if len(calls) == n:
+            if how == "kill":
+                raise Killed
+            os.kill(os.getpid(), how)
+        return real(*args)
+
+    patch.setattr(train_lstm, "stlr", stlr)
+
+
+def run_log(out_dir):
+    """The numbers a run logged (not its headers, which differ by design), an epoch logged twice counted once."""
+    logged = {(r["stage"], r.get("epoch")): r for r in records(out_dir) if "stage" in r}
+    return list(logged.values())
+
+
+def assert_same_run(split, full):
+    for name in ("lm.pt", "classifier.pt"):
+        a, b = (torch.load(out / name, weights_only=True)["model"] for out in (split, full))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert run_log(split) == run_log(full)
+    assert not (split / "latest.pt").exists()  # a finished run keeps its results, lm.pt and classifier.pt
+
+
+def test_stopped_runs_resume_bit_exactly_in_either_stage(pretrained, monkeypatch, capsys):
+    common = [f"--init_from={pretrained}", *RESUMABLE]
+    full = pretrained.parent / "full"
+    assert run(full, *common) == 0
+    lm_steps = torch.load(full / "lm.pt", weights_only=True)["iter_num"]
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    for name, n, how, code in (("lm-sigterm", lm_steps - 5, signal.SIGTERM, 143),  # mid LM epoch 2
+                               ("clf-ctrl-c", lm_steps + 6, signal.SIGINT, 130),  # mid classifier epoch 2
+                               ("clf-kill", lm_steps + 7, "kill", None)):
+        out = pretrained.parent / name
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            stop_at_step(patch, n, how)
+            if how == "kill":  # after the interval save at every safe point, the last of them (mid epoch 2)
+                with pytest.raises(Killed):
+                    run(out, *common, "--save_interval=1e-9")
+                signal.signal(signal.SIGINT, saved[0])  # the killed run could not put its handlers back
+                signal.signal(signal.SIGTERM, saved[1])
+                printed = capsys.readouterr().out
+                assert printed.endswith(f"saved {out / 'latest.pt'} (in epoch 2, batch 2 of 4)\n")
+            else:
+                assert run(out, *common) == code
+                printed = capsys.readouterr().out
+                signame, where = ("SIGTERM", f"in LM fine-tuning epoch 2, step {n}") if code == 143 else (
+                    "Ctrl-C", "in epoch 2, batch 2 of 4")
+                assert (f"\n{signame}: saving latest.pt after this step (Ctrl-C again to quit without saving)\n"
+                        in printed)
+                assert printed.endswith(f"interrupted {where}: saved {out / 'latest.pt'}; continue with the same "
+                                        "settings and --resume=True\n")
+                assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == saved  # given back
+        ckpt = torch.load(out / "latest.pt", weights_only=True)
+        position = ckpt["position"]
+        if ckpt["stage"] == "lm":
+            assert (position["epoch"], position["iter_num"]) == (2, n) and position["pos"] > 0
+            assert not (out / "lm.pt").exists()
+        else:
+            assert (position["epoch"], position["batch_pos"], len(position["batches"])) == (2, 2, 4)
+        stopped = files(out)
+        # the same settings continue it; a fresh run on it, or a resume with other settings, is refused
+        assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", *common]) == (
+            f"{out} holds an unfinished run ({out / 'latest.pt'}): continue it with --resume=True, or choose another "
+            f"--out_dir, or delete {out}")
+        assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", *common, "--resume=True",
+                                     "--lm_lr=0.01"]) == (
+            f"resume: {out / 'latest.pt'} was written with lm_lr=0.004, but the settings say 0.01: resume with the "
+            "settings of the run you continue")
+        assert files(out) == stopped
+        assert run(out, *common, "--resume=True") == 0
+        where = (f"LM fine-tuning epoch 2, token {position['pos']:,} of each row (step {n})"
+                 if ckpt["stage"] == "lm" else "classifier epoch 2, batch 2 of 4")
+        assert f"\nresumed from {where} of {out / 'latest.pt'}\n" in capsys.readouterr().out
+        assert (out / "log.jsonl").read_bytes().startswith(stopped["log.jsonl"])
+        assert_same_run(out, full)
+    # a finished run is never trained over, nor resumed
+    finished = files(full)
+    assert "already holds a classifier" in script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={full}", *common])
+    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={full}", *common, "--resume=True"]) == (
+        f"resume: {full} holds no latest.pt to continue from; its run is finished ({full / 'classifier.pt'}): label "
+        "examples with --mode=predict")
+    assert files(full) == finished
+
+
+def test_settings_out_of_range_are_refused_before_anything_is_written(pretrained, tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(SystemExit) as e:
+        run(out, f"--init_from={pretrained}", "--dropout_in=1.5", "--lm_batch_size=0", "--lm_lr=-1",
+            "--head_dropout=(0.5,)", "--vocab=mine", "--cut_frac=0", "--save_interval=-1")
+    assert str(e.value.code).splitlines() == [  # every mistake at once, one line each (exit status 1)
+        "config: save_interval=-1.0 must be >= 0",
+        "config: cut_frac=0.0 must be in [0, 1), a fraction of the steps (> 0 for schedule='stlr')",
+        "config: vocab='mine' must be one of pretrained, task",
+        "config: dropout_in=1.5 must be in [0, 1) (a probability)",
+        "config: lm_lr=-1.0 must be >= 0",
+        "config: lm_batch_size=0 must be > 0",
+        "config: head_dropout=(0.5,) must be two probabilities in [0, 1), one per head block"]
+    assert not out.exists()
+    assert run(out, f"--init_from={pretrained}", "--lm_epochs=0", "--epochs=0", "--schedule=linear",
+               "--cut_frac=0") == 0  # no warmup: fine for a linear schedule
+    finished = files(out)
+    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", "--resume=True", "--beta2=1"]) == (
+        "config: beta2=1.0 must be in [0, 1) (a probability)")
+    assert files(out) == finished
+
+
+def test_a_live_run_holds_its_folder_and_sigterm_saves_it(pretrained):
+    """finetune.py in its own process, as from a shell: a second run on its folder is refused naming it; SIGTERM
+    saves latest.pt, says so and exits 143 without a traceback."""
+    out = pretrained.parent / "live"
+    args = [*TINY, "--task=order", f"--out_dir={out}", f"--init_from={pretrained}", "--lm_epochs=1000"]
+    proc = subprocess.Popen(  # the tests' data folder, which only this process knows, handed to the script
+        [sys.executable, "-c", "import prepare, runpy, sys; prepare.DATA_DIR = sys.argv[1]; sys.argv = sys.argv[2:]; "
+         "runpy.run_path(sys.argv[0], run_name='__main__')", prepare.DATA_DIR, SCRIPT, *args], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("LM fine-tuning: "):  # after the LM's first evaluation: the run is under way
+            break
+    else:
+        raise AssertionError(proc.stderr.read()[-2000:])
+    try:
+        for extra in ([], ["--resume=True"]):  # a second run from scratch over it, or a resume of it
+            assert script_error(SCRIPT, [*args, *extra]).startswith(
+                f"{out} is in use by process {proc.pid} (finetune.py) on {socket.gethostname()} since ")
+        proc.send_signal(signal.SIGTERM)
+        printed, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    printed = "".join(seen) + printed
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert "\nSIGTERM: saving latest.pt after this step (Ctrl-C again to quit without saving)\n" in printed
+    assert re.search(rf"\ninterrupted in LM fine-tuning epoch \d+, step \d+: saved {re.escape(str(out))}/latest.pt; "
+                     r"continue with the same settings and --resume=True\n$", printed), printed[-500:]
+    assert torch.load(out / "latest.pt", weights_only=True)["stage"] == "lm"
+    assert [r["config"]["resume"] for r in records(out) if "config" in r] == [False]  # the refused runs logged nothing
+
 
 # -----------------------------------------------------------------------------
 # target LM fine-tuning: one step by hand, forward and backward
@@ -513,9 +704,9 @@ def test_bidirectional_ulmfit_averages_a_forward_and_a_backward_classifier(pretr
     base = torch.load(pretrained / "best.pt", weights_only=True)
     torch.save({**base, "backwards": True}, pretrained.parent / "backward.pt")
     fwd, bwd = pretrained.parent / "fwd", pretrained.parent / "bwd"
-    assert run(fwd, f"--init_from={pretrained}", "--lm_epochs=1", "--epochs=3") == 0
-    assert run(bwd, f"--init_from={pretrained.parent / 'backward.pt'}", "--lm_epochs=1", "--epochs=3",
-               f"--ensemble={fwd}") == 0
+    quick = ["--lm_epochs=1", "--lm_batch_size=32", "--epochs=3", "--n_train=100"]  # all this test needs
+    assert run(fwd, f"--init_from={pretrained}", *quick) == 0
+    assert run(bwd, f"--init_from={pretrained.parent / 'backward.pt'}", *quick, f"--ensemble={fwd}") == 0
     assert torch.load(bwd / "lm.pt", weights_only=True)["backwards"] is True  # eval.py reads it right to left
     ckpt = torch.load(bwd / "classifier.pt", weights_only=True)
     assert ckpt["backwards"] is True and torch.load(fwd / "classifier.pt", weights_only=True)["backwards"] is False
@@ -701,6 +892,23 @@ def test_gpt_fine_tuning_end_to_end(gpt_checkpoint, capsys):
     # ULMFiT's LM stage is not for GPTs, and characters outside the vocabulary are named
     assert "lm_epochs" in script_error(SCRIPT, [*TINY, "--task=order", f"--init_from={gpt_checkpoint}",
                                                 f"--out_dir={out / 'x'}", "--lm_epochs=2"])
+
+
+def test_gpt_fine_tuning_resumes_bit_exactly(gpt_checkpoint, monkeypatch):
+    # 2 steps an epoch; stopped by SIGTERM in the first step of epoch 2, the one whose lr warms up again (a stage of
+    # gradual unfreezing each epoch)
+    common = [f"--init_from={gpt_checkpoint}", "--lm_epochs=0", "--epochs=2", "--n_train=64", "--learning_rate=1e-3"]
+    full, split = gpt_checkpoint.parent / "full", gpt_checkpoint.parent / "split"
+    assert run(full, *common) == 0
+    with monkeypatch.context() as patch:
+        stop_at_step(patch, 3, signal.SIGTERM)
+        assert run(split, *common) == 143
+    ckpt = torch.load(split / "latest.pt", weights_only=True)
+    assert ckpt["model_type"] == "gpt_classifier" and ckpt["position"]["epoch"] == 2
+    assert run(split, *common, "--resume=True") == 0
+    a, b = (torch.load(out / "classifier.pt", weights_only=True)["model"] for out in (split, full))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert run_log(split) == run_log(full)
 
 
 def typed_records(task_type, n, rng):
