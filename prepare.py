@@ -364,7 +364,7 @@ class Progress:
         self.shown, self.lines = time.time(), self.lines + 1
 
     def update(self, n=1):
-        self.count += n
+        self.count = min(self.count + n, self.total)  # a last step may reach past an estimated total
         if time.time() - self.shown >= (PROGRESS_REDRAW if self.tty else PROGRESS_EVERY):
             self.show()
 
