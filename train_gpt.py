@@ -416,6 +416,36 @@ def link_checkpoint(path, alias):
     os.replace(tmp, alias)
 
 
+def shard(model, dtype):
+    """FSDP2 over the processes of a torchrun job: one unit per block, then the rest (embeddings, final LayerNorm);
+    compute in dtype, fp32 master weights and gradient reduction. Parameters, gradients and Adam's state are sharded."""
+    try:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    except ImportError:
+        raise SystemExit(f"config: fsdp needs torch >= 2.6 (fully_shard); this is {torch.__version__}") from None
+    mp = MixedPrecisionPolicy(param_dtype=getattr(torch, dtype), reduce_dtype=torch.float32)
+    for block in model.transformer.h:
+        fully_shard(block, mp_policy=mp)
+    fully_shard(model, mp_policy=mp)
+
+
+def sharded_state(model, optimizer):
+    """The model's and optimizer's state as torch.distributed.checkpoint saves and loads it: each process's shards.
+    (Before the first step Adam has no state, and get_state_dict would take a step to make it: call it after.)"""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+    return dict(zip(("model", "optim"), get_state_dict(model, optimizer)))
+
+
+def load_sharded(folder, model, optimizer, rank):
+    """Resume a sharded run from folder (save_sharded's): every process reads its shards and its RNG."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+    state = sharded_state(model, optimizer)
+    dcp.load(state, checkpoint_id=folder)
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    torch.set_rng_state(torch.load(os.path.join(folder, f"rng{rank}.pt"), weights_only=True))
+
+
 def save_sharded(folder, state, train, rank):
     """Write a sharded run's checkpoint (every process calls this): the model and optimizer shards with
     torch.distributed.checkpoint, each process's RNG, and the run's state (process 0). Written into folder.tmp
@@ -772,15 +802,8 @@ if __name__ == "__main__":
         os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
     with torch.device("meta"):  # no time or memory spent on weights about to be replaced
         model = GPT(GPTConfig(**model_args))
-    if fsdp:  # one FSDP unit per block, then the rest (embeddings, final LayerNorm); bf16 compute, fp32 master weights
-        try:
-            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        except ImportError:
-            raise SystemExit(f"config: fsdp needs torch >= 2.6 (fully_shard); this is {torch.__version__}") from None
-        mp = MixedPrecisionPolicy(param_dtype=getattr(torch, dtype), reduce_dtype=torch.float32)
-        for block in model.transformer.h:
-            fully_shard(block, mp_policy=mp)
-        fully_shard(model, mp_policy=mp)
+    if fsdp:
+        shard(model, dtype)
     model.to_empty(device=device)
     model.lm_head.weight = model.transformer.wte.weight  # to_empty made new tensors: tie them again
     torch.manual_seed(seed)  # the same initial weights in every process
@@ -796,12 +819,7 @@ if __name__ == "__main__":
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
     if ckpt is not None:
         if fsdp:
-            import torch.distributed.checkpoint as dcp
-            from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-            state = dict(zip(("model", "optim"), get_state_dict(model, optimizer)))
-            dcp.load(state, checkpoint_id=latest_sharded)
-            set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
-            torch.set_rng_state(torch.load(os.path.join(latest_sharded, f"rng{rank}.pt"), weights_only=True))
+            load_sharded(latest_sharded, model, optimizer, rank)
         else:
             optimizer.load_state_dict(ckpt["optimizer"])
             if ckpt["scaler"]:  # empty when the run that saved it did not use float16
@@ -870,12 +888,10 @@ if __name__ == "__main__":
         train = dict(model_args=model_args, iter_num=iter_num, tokens_seen=tokens_seen, best_val_loss=best_val_loss,
                      config=config, meta=meta, rng=rng, model_type="gpt", pretrained=pretrained)
         if fsdp:
-            if not optimizer.state:  # before the first step: get_state_dict would take a step to make Adam's state
-                return None
-            from torch.distributed.checkpoint.state_dict import get_state_dict
-            state = dict(zip(("model", "optim"), get_state_dict(raw_model, optimizer)))
-            for folder in (latest_sharded, best_sharded) if improved else (latest_sharded,):
-                save_sharded(folder, state, train, rank)
+            if optimizer.state:  # nothing to resume before the first step (see sharded_state)
+                state = sharded_state(raw_model, optimizer)
+                for folder in (latest_sharded, best_sharded) if improved else (latest_sharded,):
+                    save_sharded(folder, state, train, rank)
             return None
         if not master:
             return None
