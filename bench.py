@@ -163,7 +163,8 @@ if __name__ == "__main__":
         print(f"{'config':<16} {'parameters':>15} {'layers':>6} {'d_model':>7} {'heads':>5} {'fsdp':>5} {'ckpt':>5} "
               f"{'batch':>5} {'states':>7} {'acts':>6} {'total':>6}")
         for name, n, cfg, mem in gpt3_sizes(gpus):
-            print(f"{name:<16} {n:>15,} {cfg['n_layer']:>6} {cfg['n_embd']:>7} {cfg['n_head']:>5} {str(cfg['fsdp']):>5} "
+            print(f"{name:<16} {n:>15,} {cfg['n_layer']:>6} {cfg['n_embd']:>7} {cfg['n_head']:>5} "
+                  f"{str(cfg['fsdp']):>5} "
                   f"{str(cfg['activation_checkpointing']):>5} {cfg['batch_size']:>5} {mem['states']:>7.1f} "
                   f"{mem['activations']:>6.1f} {mem['total']:>6.1f}")
         sys.exit(0)

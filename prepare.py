@@ -577,7 +577,8 @@ def gpt1_encoding(source):
         return cache[word]
 
     def encode(text):
-        for a, b in (("—", "-"), ("–", "-"), ("―", "-"), ("…", "..."), ("´", "'")):  # as OpenAI's text_standardize
+        # OpenAI's text_standardize: dashes, ellipses and accents as ASCII
+        for a, b in (("—", "-"), ("–", "-"), ("―", "-"), ("…", "..."), ("´", "'")):
             text = text.replace(a, b)
         text = GPT1_PUNCT.sub(r" \1 ", text)
         text = re.sub(r"\s*\n\s*", " \n ", text)  # a whitespace run holding line breaks: one line break, as there

@@ -8,7 +8,7 @@ out_dir = "out-gpt3-175b"
 dataset = "fineweb10B"
 eval_interval = 1000
 eval_iters = 50
-# memory: about 53 GiB on each of 64 GPUs (python bench.py --sizes=True --gpus=64: weights, gradients, Adam, activations)
+# memory: about 53 GiB on each of 64 GPUs (bench.py --sizes=True --gpus=64: weights, gradients, Adam, activations)
 batch_size = 1  # sequences per micro-step per GPU
 gradient_accumulation_steps = 1536  # micro-steps over all GPUs: 1536 sequences of 2048 per step
 block_size = 2048

@@ -8,7 +8,7 @@ out_dir = "out-gpt3-6.7b"
 dataset = "fineweb10B"
 eval_interval = 1000
 eval_iters = 50
-# memory: about 16 GiB on each of 8 GPUs (python bench.py --sizes=True --gpus=8: weights, gradients, Adam, activations)
+# memory: about 16 GiB on each of 8 GPUs (bench.py --sizes=True --gpus=8: weights, gradients, Adam, activations)
 batch_size = 2  # sequences per micro-step per GPU
 gradient_accumulation_steps = 512  # micro-steps over all GPUs: 1024 sequences of 2048 per step
 block_size = 2048

@@ -8,7 +8,7 @@ out_dir = "out-gpt3-large"
 dataset = "fineweb10B"
 eval_interval = 1000
 eval_iters = 50
-# memory: about 23 GiB on one GPU (python bench.py --sizes=True --gpus=1: weights, gradients, Adam, activations)
+# memory: about 23 GiB on one GPU (bench.py --sizes=True --gpus=1: weights, gradients, Adam, activations)
 batch_size = 4  # sequences per micro-step per GPU
 gradient_accumulation_steps = 64  # micro-steps over all GPUs: 256 sequences of 2048 per step
 block_size = 2048

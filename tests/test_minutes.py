@@ -35,7 +35,8 @@ def data(tmp_path_factory):
         folder.mkdir(parents=True)
     for split, n in (("train", 400), ("valid", 60), ("test", 60)):
         (ptb / f"ptb.{split}.txt").write_text("".join(f" {line} \n" for line in lines(n, split)))
-        (wt2 / f"wiki.{split}.tokens").write_text("\n = Title = \n\n" + "".join(f" {line} \n" for line in lines(n, split)))
+        text = "".join(f" {line} \n" for line in lines(n, split))
+        (wt2 / f"wiki.{split}.tokens").write_text("\n = Title = \n\n" + text)
     labels = ["DESC:manner", "LOC:city", "NUM:dist", "HUM:ind", "ENTY:other", "ABBR:exp"]
     (trec / "train_5500.label").write_bytes("".join(f"{labels[i % 6]} {line}\n" for i, line in
                                                     enumerate(lines(120, 1))).encode("latin-1"))
