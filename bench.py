@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from prepare import REPO_DIR, check_settings, configure, precision, setting_defaults
-from train_gpt import GPT, GPTConfig, peak_flops
+from train_gpt import GPT, GPTConfig, compiled, peak_flops
 
 # -----------------------------------------------------------------------------
 # memory per GPU of a sharded GPT, for the size table
@@ -74,17 +74,11 @@ def gpt_step(cfg, device, ctx):
                               n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], bias=cfg["bias"],
                               prenorm=cfg["prenorm"], attn_window=cfg["attn_window"], gelu=cfg["gelu"]))
     model.to_empty(device=device)
-    model.lm_head.weight = model.transformer.wte.weight
     model.init_weights()
     model.checkpointing = cfg["activation_checkpointing"]
     optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]),
                                            device.split(":")[0])
-    run = model
-    if cfg["compile"] and cfg["activation_checkpointing"]:
-        for block in model.transformer.h:
-            block.compile(mode=cfg["compile_mode"])
-    elif cfg["compile"]:
-        run = torch.compile(model, mode=cfg["compile_mode"])
+    run = compiled(model, cfg["compile_mode"], cfg["activation_checkpointing"]) if cfg["compile"] else model
     B, T = cfg["batch_size"], cfg["block_size"]
     x, y = (torch.randint(cfg["vocab_size"], (B, T), device=device) for _ in range(2))
 

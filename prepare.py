@@ -304,8 +304,6 @@ class Interrupt:
         sys.exit(self.code)
 
 
-
-
 def precision(device, dtype):
     """(device_type, dtype, autocast context) for a device and a dtype setting: 'auto' is bfloat16 on a GPU that
     has it, else float16 (with a GradScaler in training), and float32 on a CPU."""

@@ -183,6 +183,13 @@ class GPT(nn.Module):
         self.checkpointing = False  # activation checkpointing per block, a training setting (train_gpt.py)
         self.init_weights()
 
+    def to_empty(self, *, device, recurse=True):
+        """nn.Module.to_empty, keeping the input and output embeddings tied: it makes new tensors for every
+        parameter, so the two names would otherwise hold two tensors (FSDP keeps them tied itself)."""
+        super().to_empty(device=device, recurse=recurse)
+        self.lm_head.weight = self.transformer.wte.weight
+        return self
+
     @torch.no_grad()
     def init_weights(self):
         """GPT-1 §4.1: "a simple weight initialization of N(0, 0.02) was sufficient" for every matrix, zero biases,
@@ -468,6 +475,16 @@ def save_sharded(folder, state, train, rank):
     dist.barrier()
 
 
+def compiled(model, mode, per_block):
+    """What training calls: torch.compile of the whole model, or of each block alone (per_block) where FSDP or
+    activation checkpointing wrap whole blocks; identical blocks share one compiled graph."""
+    if not per_block:
+        return torch.compile(model, mode=mode)
+    for block in model.transformer.h:
+        block.compile(mode=mode)
+    return model
+
+
 def checkpoint_path(init_from):
     """The checkpoint a run folder stands for: best.pt, or latest.pt when the run never evaluated; a file is itself.
     sample.py, eval.py and finetune.py all read a folder by this one rule."""
@@ -503,7 +520,6 @@ def consolidate_checkpoints(out_dir):
         wanted = {k: v for k, v in state.items() if f"model.{k}" in saved}  # the tied lm_head may be saved once
         dcp.load({"model": wanted}, checkpoint_id=folder)  # no process group: one process reads every shard
         model.load_state_dict({**state, **wanted})
-        model.lm_head.weight = model.transformer.wte.weight
         path = os.path.join(out_dir, f"{name}.pt")
         save_checkpoint(path, dict(model=model.state_dict(), model_type="gpt", consolidated=True,
                                    **{k: train[k] for k in ("model_args", "iter_num", "best_val_loss", "config",
@@ -805,7 +821,6 @@ if __name__ == "__main__":
     if fsdp:
         shard(model, dtype)
     model.to_empty(device=device)
-    model.lm_head.weight = model.transformer.wte.weight  # to_empty made new tensors: tie them again
     torch.manual_seed(seed)  # the same initial weights in every process
     if weights is None:
         model.init_weights()
@@ -833,11 +848,8 @@ if __name__ == "__main__":
         torch.manual_seed(seed + rank)  # each process its own dropout masks
     ckpt = None  # free the memory
     raw_model = model  # checkpoints hold the raw model: no _orig_mod. or module. prefixes to strip
-    if compile and (fsdp or activation_checkpointing):  # per block, as FSDP and checkpointing wrap whole blocks;
-        for block in raw_model.transformer.h:  # identical blocks share one compiled graph
-            block.compile(mode=compile_mode)
-    elif compile:
-        model = torch.compile(model, mode=compile_mode)
+    if compile:
+        model = compiled(model, compile_mode, per_block=fsdp or activation_checkpointing)
     if ddp and not fsdp:
         model = DDP(model, device_ids=[local_rank] if device_type == "cuda" else None)
 
@@ -946,7 +958,6 @@ if __name__ == "__main__":
     t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
     t_start, train_seconds, tokens_start = time.time(), 0.0, tokens_seen  # for the ETA: this run's training alone
     loss_sum = torch.zeros((), device=device)  # the summed step losses since the last log line
-    starts = None
     while True:
         done = tokens_seen >= max_tokens
         if iter_num % eval_interval == 0 or done or eval_only:
