@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import prepare  # noqa: E402
+from data import sources  # noqa: E402
 from prepare import configure, get_tokenizer, load_meta, load_split  # noqa: E402
 
 
@@ -189,7 +190,7 @@ def shard(path, tokens, magic=20240520, version=1, count=None):
 
 
 def test_fineweb_shards(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare, "SHARD_CHUNK", 3)  # several chunks per shard
+    monkeypatch.setattr(sources, "SHARD_CHUNK", 3)  # several chunks per shard
     src = tmp_path / "fw"
     src.mkdir()
     shard(src / "fineweb_val_000000.bin", [50256, 1, 2])
@@ -297,8 +298,8 @@ def test_wikitext_downloaded_as_zip(data_dir, server, monkeypatch):
         for split in ("train", "valid", "test"):
             z.writestr(f"wikitext-103/wiki.{split}.tokens", f" = {split} = \n one two <unk> \n")
     server.files["/wikitext-103-v1.zip"] = buffer.getvalue()
-    monkeypatch.setitem(prepare.SOURCES["wikitext103"], "url", server.url + "/wikitext-103-v1.zip")
-    monkeypatch.setitem(prepare.SOURCES["wikitext2"], "url", server.url + "/wikitext-2-v1.zip")
+    monkeypatch.setitem(sources.SOURCES["wikitext103"], "url", server.url + "/wikitext-103-v1.zip")
+    monkeypatch.setitem(sources.SOURCES["wikitext2"], "url", server.url + "/wikitext-2-v1.zip")
     meta = prepare.prepare("wikitext103")
     assert meta["splits"]["val"]["tokens"] == 8 and meta["source"] == server.url + "/wikitext-103-v1.zip"
     assert (data_dir / "downloads" / "wikitext103" / "wikitext-103-v1.zip").exists()

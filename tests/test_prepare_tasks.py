@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import prepare  # noqa: E402
+from data import sources  # noqa: E402
 from prepare import load_task, read_records  # noqa: E402
 from test_prepare import data_dir, run, server  # noqa: E402,F401  (DATA_DIR in tmp_path, loopback server, CLI)
 
@@ -371,9 +372,9 @@ def test_load_task_mistakes(data_dir, tmp_path):
 
 def test_trec_download_checks_sha256(data_dir, server, monkeypatch):
     server.files.update({"/train_5500.label": TREC_TRAIN, "/TREC_10.label": TREC_TEST})
-    monkeypatch.setitem(prepare.SOURCES["trec"], "url", server.url + "/{}")
-    monkeypatch.setitem(prepare.SOURCES["trec"]["files"], "train_5500.label", sha256(TREC_TRAIN))
-    monkeypatch.setitem(prepare.SOURCES["trec"]["files"], "TREC_10.label", sha256(TREC_TEST))
+    monkeypatch.setitem(sources.SOURCES["trec"], "url", server.url + "/{}")
+    monkeypatch.setitem(sources.SOURCES["trec"]["files"], "train_5500.label", sha256(TREC_TRAIN))
+    monkeypatch.setitem(sources.SOURCES["trec"]["files"], "TREC_10.label", sha256(TREC_TEST))
     info = prepare.prepare("trec")
     assert info["splits"] == {"train": 3, "test": 2} and info["source"] == server.url + "/"
     assert sorted(os.listdir(data_dir / "downloads" / "trec")) == ["TREC_10.label", "train_5500.label"]
@@ -396,9 +397,9 @@ def test_sst2_zip_members_checked(data_dir, server, monkeypatch):
             z.writestr("SST-2/test.tsv", "index\tsentence\n")
         return buffer.getvalue()
     server.files["/SST-2.zip"] = sst2_zip(SST2_DEV)
-    monkeypatch.setitem(prepare.SOURCES["sst2"], "url", server.url + "/SST-2.zip")
-    monkeypatch.setitem(prepare.SOURCES["sst2"]["files"], "SST-2/train.tsv", sha256(SST2_TRAIN.encode()))
-    monkeypatch.setitem(prepare.SOURCES["sst2"]["files"], "SST-2/dev.tsv", sha256(SST2_DEV.encode()))
+    monkeypatch.setitem(sources.SOURCES["sst2"], "url", server.url + "/SST-2.zip")
+    monkeypatch.setitem(sources.SOURCES["sst2"]["files"], "SST-2/train.tsv", sha256(SST2_TRAIN.encode()))
+    monkeypatch.setitem(sources.SOURCES["sst2"]["files"], "SST-2/dev.tsv", sha256(SST2_DEV.encode()))
     assert prepare.prepare("sst2")["splits"] == {"train": 2, "val": 1}
     assert len(server.log) == 1  # one download serves both members
 
@@ -411,11 +412,11 @@ def test_sst2_zip_members_checked(data_dir, server, monkeypatch):
 
 def test_imdb_download_checks_sha256(data_dir, server, monkeypatch):
     server.files["/aclImdb_v1.tar.gz"] = data = imdb_tar()
-    monkeypatch.setitem(prepare.SOURCES["imdb"], "url", server.url + "/aclImdb_v1.tar.gz")
-    monkeypatch.setitem(prepare.SOURCES["imdb"]["files"], "aclImdb_v1.tar.gz", sha256(data[::-1]))
+    monkeypatch.setitem(sources.SOURCES["imdb"], "url", server.url + "/aclImdb_v1.tar.gz")
+    monkeypatch.setitem(sources.SOURCES["imdb"]["files"], "aclImdb_v1.tar.gz", sha256(data[::-1]))
     with pytest.raises(SystemExit, match=r"aclImdb_v1.tar.gz does not match its published sha256"):
         prepare.prepare("imdb")
-    monkeypatch.setitem(prepare.SOURCES["imdb"]["files"], "aclImdb_v1.tar.gz", sha256(data))
+    monkeypatch.setitem(sources.SOURCES["imdb"]["files"], "aclImdb_v1.tar.gz", sha256(data))
     assert prepare.prepare("imdb")["splits"] == {"test": 2, "train": 3, "unsup": 1}
 
 
@@ -423,20 +424,20 @@ def test_glue_and_copa_downloads_checked_per_task(data_dir, server, monkeypatch)
     # RTE and STS-B both publish train.tsv and dev.tsv: SOURCES keeps each task's, each checked against its own
     for task, folder_name, files in (("rte", "RTE", {"train.tsv": RTE_TRAIN, "dev.tsv": RTE_DEV}),
                                      ("stsb", "STS-B", {"train.tsv": STSB_TRAIN, "dev.tsv": STSB_TRAIN})):
-        monkeypatch.setitem(prepare.SOURCES[task], "url", server.url + f"/{folder_name}/{{}}")
+        monkeypatch.setitem(sources.SOURCES[task], "url", server.url + f"/{folder_name}/{{}}")
         for filename, text in files.items():
             server.files[f"/{folder_name}/{filename}"] = text.encode()
-            monkeypatch.setitem(prepare.SOURCES[task]["files"], filename, sha256(text.encode()))
+            monkeypatch.setitem(sources.SOURCES[task]["files"], filename, sha256(text.encode()))
     assert prepare.prepare("rte")["splits"] == {"train": 2, "val": 1}
     assert sorted(os.listdir(data_dir / "downloads" / "rte")) == ["dev.tsv", "train.tsv"]
     server.files["/STS-B/dev.tsv"] = STSB_TRAIN.replace("5.000", "4.000").encode()  # not the published file
     with pytest.raises(SystemExit, match=r"STS-B/dev.tsv does not match its published sha256"):
         prepare.prepare("stsb")
 
-    monkeypatch.setitem(prepare.SOURCES["copa"], "url", server.url + "/copa/{}")
+    monkeypatch.setitem(sources.SOURCES["copa"], "url", server.url + "/copa/{}")
     for filename, text in (("train.jsonl", COPA_TRAIN), ("unlabeled.jsonl", COPA_EXTRA), ("val.jsonl", COPA_EXTRA)):
         server.files[f"/copa/{filename}"] = text.encode()
-        monkeypatch.setitem(prepare.SOURCES["copa"]["files"], filename, sha256(text.encode()))
+        monkeypatch.setitem(sources.SOURCES["copa"]["files"], filename, sha256(text.encode()))
     info = prepare.prepare("copa")
     assert info["splits"] == {"train": 2, "val": 1} and info["source"] == server.url + "/copa/"
 

@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import prepare  # noqa: E402
+from data import sources  # noqa: E402
 from test_prepare import server  # noqa: E402,F401 (a loopback HTTP server fixture)
 from test_model import gelu, layer_norm, softmax  # noqa: E402
 from train_gpt import GPT, read_safetensors  # noqa: E402
@@ -333,7 +334,7 @@ def test_published_weights_in_sample_finetune_and_train(gpt1_folder, capsys):
     # continued pretraining: text tokenized with GPT-1's BPE, a shorter context, then a resume that needs no
     # architecture settings (they come from the published config, stored in the checkpoint)
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(prepare, "GPT1_HUB", str(gpt1_folder))
+    monkeypatch.setattr(sources, "GPT1_HUB", str(gpt1_folder))
     (gpt1_folder.parent / "text.txt").write_text(" ".join(texts * 20))
     prepare.prepare("text", inputs=[str(gpt1_folder.parent / "text.txt")], tokenizer="gpt1", out="books")
     monkeypatch.undo()
