@@ -816,6 +816,12 @@ def task_data(task, n_train, rng):
     each epoch reports, is val, else test; targets are each labelled split's class or choice indices, or scores."""
     info, splits = load_task(task)
     task_type, labels = info["type"], info.get("labels")
+    every = [r for records in splits.values() for r in records]
+    if task_type == "multiple_choice" and (len({len(r["choices"]) for r in every}) > 1 or any("contexts" in r
+                                                                                             for r in every)):
+        raise SystemExit(f"finetune: {task} has a context per choice (Winogrande) or examples with different numbers "
+                         "of choices (ARC), and GPT-1's head reads one context and a fixed number: score it with "
+                         f"eval.py --task={task}")
     train_records = splits["train"]
     if n_train:
         if n_train > len(train_records):

@@ -705,29 +705,31 @@ def load_split(name, split, meta=None):
 
 # {split}.jsonl holds one record a line: its type's FIELDS and a label (none in unsup); task.json holds task, type,
 # labels (sorted class names; [] for regression and multiple choice), splits {split: records} and source.
-TASKS = ("trec", "sst2", "imdb", "ag_news", "rte", "mrpc", "stsb", "copa", "task")  # task: your own files, last
+TASKS = ("trec", "sst2", "imdb", "ag_news", "rte", "mrpc", "stsb", "copa", "hellaswag", "piqa", "arc_easy",
+         "arc_challenge", "winogrande", "storycloze", "task")  # task: your own files, last
 FIELDS = {"classification": ("text",), "entailment": ("premise", "hypothesis"), "similarity": ("text_a", "text_b"),
           "regression": ("text_a", "text_b"), "multiple_choice": ("context", "choices")}  # each task type's inputs
 
 
 def check_record(record, where, labelled, first, task_type="classification"):
     """A record as its type's input fields plus "label" (a str; a float score for regression; a choice index for
-    multiple choice). `first` keeps the first label's type and place, and the first number of choices: a file
-    cannot mix them."""
-    out = {}
-    for field in FIELDS[task_type]:
+    multiple choice). A multiple-choice record may hold "contexts", one per choice, in place of its "context": each
+    choice is read after its own (Winogrande's partial scoring, GPT-3 §3.4); examples may differ in their number of
+    choices (not all of ARC's have four). `first` keeps the first label's type and place: a file cannot mix them."""
+    out, own = {}, task_type == "multiple_choice" and "contexts" in record  # own: a context per choice
+    for field in ("contexts", "choices") if own else FIELDS[task_type]:
         value = record.get(field)
-        texts = value if field == "choices" and isinstance(value, list) else [value]
-        if not all(isinstance(t, str) and t.strip() for t in texts) or (field == "choices" and len(texts) < 2):
-            what = "a list of at least two non-empty strings" if field == "choices" else "a non-empty string"
+        listed = field in ("choices", "contexts")
+        texts = value if listed and isinstance(value, list) else [value]
+        if not all(isinstance(t, str) and t.strip() for t in texts) or (listed and len(texts) < 2):
+            what = "a list of at least two non-empty strings" if listed else "a non-empty string"
+            per_choice = " or contexts, one per choice" if task_type == "multiple_choice" else ""
             raise SystemExit(f"data: {where} needs \"{field}\" as {what} (a {task_type} task's fields: "
-                             f"{', '.join(FIELDS[task_type])})")
+                             f"{', '.join(FIELDS[task_type])}{per_choice})")
         out[field] = value
-    if task_type == "multiple_choice":
-        n, at = first.setdefault("choices", (len(out["choices"]), where))
-        if len(out["choices"]) != n:
-            raise SystemExit(f"data: {where} has {len(out['choices'])} choices but {at} has {n}: every example needs "
-                             "the same number")
+    if own and len(out["contexts"]) != len(out["choices"]):
+        raise SystemExit(f"data: {where} has {len(out['contexts'])} contexts for {len(out['choices'])} choices: give "
+                         "one context per choice, or one \"context\" for all")
     if not labelled:
         return out
     label = record.get("label")

@@ -650,6 +650,7 @@ if __name__ == "__main__":
     # optimizer: AdamW with warmup and cosine decay; the schedule counts full-batch steps of tokens (see ramp)
     learning_rate = 3e-3  # a model this small tolerates a large step
     max_iters = 1800  # training ends after max_iters full batches of tokens (exactly max_iters steps without a ramp)
+    max_seconds = 0  # or after this much training time, evaluation excluded (0: no limit), for equal-time comparisons
     weight_decay = 0.1
     beta1 = 0.9
     beta2 = 0.99  # few tokens per step: a shorter second-moment memory than GPT-3's 0.95
@@ -687,7 +688,7 @@ if __name__ == "__main__":
         "attn_window": (lambda v: 0 <= v <= block_size, f"0 (dense) to block_size={block_size}"),
         "learning_rate": "nonneg", "max_iters": "nonneg", "weight_decay": "nonneg", "beta1": "prob", "beta2": "prob",
         "grad_clip": "nonneg", "warmup_iters": "nonneg", "lr_decay_iters": "nonneg", "min_lr": "nonneg",
-        "dtype": ("auto", "float32", "bfloat16", "float16"),
+        "dtype": ("auto", "float32", "bfloat16", "float16"), "max_seconds": "nonneg",
         "compile_mode": ("default", "reduce-overhead", "max-autotune")})
     if wandb_log:
         try:
@@ -712,6 +713,8 @@ if __name__ == "__main__":
         if gradient_accumulation_steps % world_size:
             raise SystemExit(f"config: gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple "
                              f"of the {world_size} processes (it counts micro-steps over all of them)")
+        if max_seconds:  # each process keeps its own clock: they could disagree on the step that ends the run
+            raise SystemExit("config: max_seconds works in a single process: under torchrun give max_iters instead")
     else:
         rank, local_rank, world_size = 0, 0, 1
     master = rank == 0
@@ -959,7 +962,7 @@ if __name__ == "__main__":
     t_start, train_seconds, tokens_start = time.time(), 0.0, tokens_seen  # for the ETA: this run's training alone
     loss_sum = torch.zeros((), device=device)  # the summed step losses since the last log line
     while True:
-        done = tokens_seen >= max_tokens
+        done = tokens_seen >= max_tokens or 0 < max_seconds <= train_seconds  # the time is counted at log lines
         if iter_num % eval_interval == 0 or done or eval_only:
             losses = estimate_loss()
             if not math.isfinite(losses["val"]):
@@ -967,7 +970,7 @@ if __name__ == "__main__":
             if master:
                 print(f"step {iter_num}/{max_iters} | train loss {losses['train']:.4f} | val loss {losses['val']:.4f}")
                 log_json({"iter": iter_num, "tokens": tokens_seen, "train_loss": losses["train"],
-                          "val_loss": losses["val"]})
+                          "val_loss": losses["val"], "train_seconds": train_seconds})
                 plot_losses(os.path.join(out_dir, "log.jsonl"), os.path.join(out_dir, "loss.png"))  # needs matplotlib
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss": losses["train"], "val/loss": losses["val"]})

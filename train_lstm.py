@@ -511,7 +511,8 @@ if __name__ == "__main__":
         results = report("val", val_loss)
         print(f"epoch {epoch} step {iter_num} | val loss {val_loss:.4f} | val ppl {results['val_ppl']:.2f}"
               + (f" | val bpb {results['val_bpb']:.4f}" if results["val_bpb"] else ""))
-        log_json({"iter": iter_num, "epoch": epoch, **results})
+        log_json({"iter": iter_num, "epoch": epoch, **results, "train_seconds": train_seconds,
+                  "tokens": batch_size * ((epoch - 1) * epoch_end + pos)})  # earlier epochs: epoch_end each
         plot_losses(log_path, os.path.join(out_dir, "loss.png"))  # needs matplotlib; without it, nothing is drawn
         if optimizer_name == "sgd" and nt_asgd_should_switch(val_losses, nonmono):
             print(f"switching to averaged SGD at epoch {epoch} (non-monotone trigger, nonmono={nonmono})")

@@ -31,8 +31,9 @@ from prepare import (BUNDLED, DATASETS, EOS, FIELDS, SHAKESPEARE_TEXT, TASKS, TO
 # sources: every published file's URL and sha256, in one place
 
 # url: the one file, the zip or tar.gz holding the files, or a folder with {} standing for each file's name.
-# files: the sha256 of each published file (a zip's by its path inside the zip). A download that differs is deleted,
-# a --from copy that differs is used with a warning, and a file not listed here is not checked.
+# files: the sha256 of each published file (a zip's members by their path inside the zip, the zip itself by its name).
+# A download that differs is deleted, a --from copy that differs is used with a warning, and a file not listed here
+# is not checked.
 SOURCES = {
     "shakespeare": dict(
         url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
@@ -95,8 +96,25 @@ SOURCES = {
         files={"train.jsonl": "83d09a5ccbd4cb4abcf4272e8971b68b0de73379910f7adcc3eab9ba0663ab5a",
                "unlabeled.jsonl": "a0cc7d33b0ae61ecce0f02a633870b55b47b8da4353525ef92fd1b4ebafbfc67",
                "val.jsonl": "fa61467cc251010178ed72f8ca82a0fceefc4ca9a85f87ec3b6102955e1a1f1a"}),
+    # GPT-3 §3's multiple-choice benchmarks, each file's sha256 as TensorFlow Datasets pins it (url_checksums/).
+    # PIQA's, Winogrande's and ARC's come zipped: the zip's own sha256 is known, its members' are not. ARC's zip
+    # (680 MB) holds the ARC Corpus too; Easy and Challenge share it. StoryCloze has no public copy (read_storycloze).
+    "hellaswag": dict(
+        url="https://raw.githubusercontent.com/rowanz/hellaswag/master/data/{}",
+        files={"hellaswag_train.jsonl": "dae5e69249868cb9fe4e23ff925c60b66169564cfb7072d793cd7356a2b69f8d",
+               "hellaswag_val.jsonl": "0aa3b88843990f3f10a97b9575c94d7b71fb2205240ba04ae4884d9e9c992588"}),
+    "piqa": dict(
+        url="https://storage.googleapis.com/ai2-mosaic/public/physicaliqa/physicaliqa-train-dev.zip",
+        files={"physicaliqa-train-dev.zip": "54d32a04f59a7e354396f321723c8d7ec35cc6b08506563d8d1ffcc15ce98ddd"}),
+    "arc": dict(
+        url="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/arc/ARC-V1-Feb2018.zip",
+        files={"ARC-V1-Feb2018.zip": "6d2d5ab50b2ceec6ba5f79c921be77cf2de712ea25a2b3f4fff3acc101cecfa0"}),
+    "winogrande": dict(
+        url="https://storage.googleapis.com/ai2-mosaic/public/winogrande/winogrande_1.1.zip",
+        files={"winogrande_1.1.zip": "d5699402a41de2b4e6b3c6e2a1e6b4faab2130543a12019a8c5d4f35ec502d47"}),
 }
 SOURCES["shakespeare_char"] = SOURCES["shakespeare"]  # the same text, read character by character
+SOURCES["arc_easy"] = SOURCES["arc_challenge"] = SOURCES["arc"]  # one zip, downloaded once into downloads/arc
 
 
 def source_of(name, src):
@@ -119,7 +137,7 @@ def fetch(name, src, filename, member=None):
             print(f"warning: {path} differs from the published file (sha256 mismatch); using it anyway")
         return data
     path = os.path.join("downloads", name, url.rsplit("/", 1)[-1])
-    path = download(url, dataset_dir(path), None if member else sha256)
+    path = download(url, dataset_dir(path), SOURCES[name]["files"].get(os.path.basename(path)))  # a zip: its own
     if member is None:
         with open(path, "rb") as f:
             return f.read()
@@ -493,6 +511,153 @@ def read_copa(name, src, inputs, task_type):
     return splits
 
 
+# GPT-3 §3's multiple-choice benchmarks, each written as lm-evaluation-harness writes its prompt, so that a model's
+# numbers compare with lm-eval's: the context, then each choice after a space (eval.py adds it).
+
+
+def hellaswag_text(text):
+    """lm-eval's HellaSwag cleanup: WikiHow's [title] marks a heading's end, other [...] tags are dropped."""
+    text = text.strip().replace(" [title]", ". ")
+    return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
+
+
+def read_hellaswag(name, src, inputs, task_type):
+    """HellaSwag (Zellers et al. 2019): one JSON object a line with activity_label, ctx_a, ctx_b, endings (4) and
+    label; the context is lm-eval's "activity_label: ctx_a Ctx_b" (ctx_b capitalized, the rest of it lowercased, as
+    str.capitalize does). hellaswag_test.jsonl has no labels."""
+    splits, first = {}, {}
+    for split, filename in (("train", "hellaswag_train.jsonl"), ("val", "hellaswag_val.jsonl")):
+        splits[split] = []
+        for n, r in jsonl(filename, utf8(fetch(name, src, filename), filename)):
+            endings = r.get("endings")
+            if (not all(isinstance(r.get(k), str) for k in ("activity_label", "ctx_a", "ctx_b"))
+                    or not isinstance(endings, list)):
+                raise SystemExit(f"hellaswag: {filename} line {n} needs activity_label, ctx_a, ctx_b (strings), "
+                                 "endings (a list of strings) and label (an index into endings): use HellaSwag's file")
+            context = hellaswag_text(f"{r['activity_label']}: {r['ctx_a']} {r['ctx_b'].capitalize()}")
+            record = {"context": context, "choices": [hellaswag_text(e) if isinstance(e, str) else e for e in endings],
+                      "label": r.get("label")}
+            splits[split].append(check_record(record, f"{filename} line {n}", True, first, task_type))
+    return splits
+
+
+def read_piqa(name, src, inputs, task_type):
+    """PIQA (Bisk et al. 2020): {split}.jsonl of goal, sol1, sol2, and {split}-labels.lst of 0 or 1 a line, in the
+    zip's physicaliqa-train-dev/ (its dev is the website's valid); the context is lm-eval's "Question: goal\nAnswer:".
+    The test labels are not published."""
+    splits, first = {}, {}
+    for split, stem in (("train", "train"), ("val", "dev")):
+        filename, labels_name = f"{stem}.jsonl", f"{stem}-labels.lst"
+        records = list(jsonl(filename, utf8(fetch(name, src, filename, f"physicaliqa-train-dev/{filename}"), filename)))
+        lines = utf8(fetch(name, src, labels_name, f"physicaliqa-train-dev/{labels_name}"), labels_name).split("\n")
+        labels = [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
+        if len(labels) != len(records):
+            raise SystemExit(f"piqa: {labels_name} has {len(labels):,} labels for the {len(records):,} questions of "
+                             f"{filename}: use PIQA's files, one label a line in the questions' order")
+        splits[split] = []
+        for (n, r), (at, label) in zip(records, labels):
+            if not all(isinstance(r.get(k), str) for k in ("goal", "sol1", "sol2")):
+                raise SystemExit(f"piqa: {filename} line {n} needs goal, sol1 and sol2 as strings: use PIQA's file")
+            if label not in ("0", "1"):
+                raise SystemExit(f"piqa: {labels_name} line {at} is {label!r}, not 0 (sol1) or 1 (sol2)")
+            record = {"context": f"Question: {r['goal']}\nAnswer:", "choices": [r["sol1"], r["sol2"]],
+                      "label": int(label)}
+            splits[split].append(check_record(record, f"{filename} line {n}", True, first, task_type))
+    return splits
+
+
+def read_arc(name, src, inputs, task_type):
+    """ARC Easy or Challenge (Clark et al. 2018): one question a line, {"question": {"stem", "choices": [{"text",
+    "label"}]}, "answerKey"}, in the zip's ARC-V1-Feb2018-2/ARC-Easy/ARC-Easy-{Train,Dev,Test}.jsonl (Challenge
+    alike). The context is lm-eval's "Question: stem\nAnswer:"; the answer is the choice whose label is answerKey
+    (A-E, or 1-5 in a few questions). Test is labelled: eval.py scores it, as lm-eval and GPT-3 report."""
+    folder, splits, first = {"arc_easy": "ARC-Easy", "arc_challenge": "ARC-Challenge"}[name], {}, {}
+    for split, part in (("train", "Train"), ("val", "Dev"), ("test", "Test")):
+        filename = f"{folder}-{part}.jsonl"
+        data = fetch("arc", src, filename, f"ARC-V1-Feb2018-2/{folder}/{filename}")
+        splits[split] = []
+        for n, r in jsonl(filename, utf8(data, filename)):
+            question = r.get("question") if isinstance(r.get("question"), dict) else {}
+            choices = question.get("choices")
+            if (not isinstance(question.get("stem"), str) or not isinstance(choices, list)
+                    or not all(isinstance(c, dict) and isinstance(c.get("text"), str) for c in choices)):
+                raise SystemExit(f"{name}: {filename} line {n} needs question.stem, question.choices (a list of "
+                                 "{text, label}) and answerKey: use ARC's file")
+            keys = [c.get("label") for c in choices]
+            if r.get("answerKey") not in keys:
+                raise SystemExit(f"{name}: {filename} line {n} has the answerKey {r.get('answerKey')!r}, not one of "
+                                 f"its choices' labels ({', '.join(map(str, keys))})")
+            record = {"context": f"Question: {question['stem']}\nAnswer:", "choices": [c["text"] for c in choices],
+                      "label": keys.index(r["answerKey"])}
+            splits[split].append(check_record(record, f"{filename} line {n}", True, first, task_type))
+    return splits
+
+
+def read_winogrande(name, src, inputs, task_type):
+    """Winogrande 1.1 (Sakaguchi et al. 2020), its XL train set and dev (our val; test has no answers): a sentence
+    with a _ for the blank, option1, option2 and answer "1" or "2". Scored partially (GPT-3 §3.4, lm-eval's partial
+    evaluation): each option fills the blank and is a context of its own, and the words after the blank, the same
+    for both, are what is scored (records with "contexts", one per choice)."""
+    splits, first = {}, {}
+    for split, filename in (("train", "train_xl.jsonl"), ("val", "dev.jsonl")):
+        splits[split] = []
+        for n, r in jsonl(filename, utf8(fetch(name, src, filename, f"winogrande_1.1/{filename}"), filename)):
+            sentence, options = r.get("sentence"), [r.get("option1"), r.get("option2")]
+            if not isinstance(sentence, str) or not all(isinstance(o, str) for o in options):
+                raise SystemExit(f"winogrande: {filename} line {n} needs sentence, option1, option2 (strings) and "
+                                 "answer (\"1\" or \"2\"): use Winogrande's file")
+            if "_" not in sentence:
+                raise SystemExit(f"winogrande: {filename} line {n} has no _ in its sentence: Winogrande marks the "
+                                 "blank the options fill with _")
+            blank = sentence.index("_")  # the first, as lm-eval reads it
+            rest = sentence[blank + 1:].strip()
+            if not rest:
+                raise SystemExit(f"winogrande: {filename} line {n} has nothing after its _ to score: partial "
+                                 "scoring reads the words after the blank")
+            if r.get("answer") not in ("1", "2"):
+                raise SystemExit(f"winogrande: {filename} line {n} has the answer {r.get('answer')!r}, not \"1\" "
+                                 "(option1) or \"2\" (option2)")
+            record = {"contexts": [sentence[:blank] + o for o in options], "choices": [rest, rest],
+                      "label": int(r["answer"]) - 1}
+            splits[split].append(check_record(record, f"{filename} line {n}", True, first, task_type))
+    return splits
+
+
+STORYCLOZE_FILES = {"train": "cloze_test_val__spring2016 - cloze_test_ALL_val.csv",
+                    "test": "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"}
+STORYCLOZE_HEADER = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3", "InputSentence4",
+                     "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2", "AnswerRightEnding"]
+
+
+def read_storycloze(name, src, inputs, task_type):
+    """StoryCloze 2016 (Mostafazadeh et al. 2016) from --from DIR only: no public copy exists (its authors send the
+    files on request, https://cs.rochester.edu/nlp/rocstories/). The context is the four sentences, the choices the
+    two endings (as lm-eval). It has no training set: our train is the val file, where GPT-3 §2 draws StoryCloze's
+    demonstrations, and the test file is scored."""
+    if not src:
+        raise SystemExit("storycloze: no public copy can be downloaded: request the 2016 val and test CSVs at "
+                         "https://cs.rochester.edu/nlp/rocstories/ and give their folder with --from DIR")
+    splits, first = {}, {}
+    for split, filename in STORYCLOZE_FILES.items():
+        path = os.path.join(src, filename)
+        if not os.path.isfile(path):
+            raise SystemExit(f"storycloze: {path} not found: --from DIR must hold "
+                             f"{' and '.join(STORYCLOZE_FILES.values())}")
+        with open(path, "rb") as f:
+            rows = csv.reader(io.StringIO(utf8(f.read(), path).removeprefix("\ufeff"), newline=""))
+        if next(rows, None) != STORYCLOZE_HEADER:
+            raise SystemExit(f"storycloze: {filename} does not begin with the header {','.join(STORYCLOZE_HEADER)}: "
+                             "use the published CSV")
+        splits[split] = []
+        for row in rows:
+            if len(row) != len(STORYCLOZE_HEADER) or row[7] not in ("1", "2"):
+                raise SystemExit(f"storycloze: {filename} line {rows.line_num} is not 8 fields ending in "
+                                 "AnswerRightEnding 1 or 2")
+            record = {"context": " ".join(row[1:5]), "choices": row[5:7], "label": int(row[7]) - 1}
+            splits[split].append(check_record(record, f"{filename} line {rows.line_num}", True, first, task_type))
+    return splits
+
+
 SPLIT_STEMS = {"train": "train", "val": "val", "dev": "val", "test": "test", "unsup": "unsup"}  # file stem: split
 
 
@@ -529,9 +694,13 @@ def read_user_task(name, src, inputs, task_type):
 
 
 TASK_READERS = {"trec": read_trec, "sst2": read_sst2, "imdb": read_imdb, "ag_news": read_ag_news, "rte": read_glue,
-                "mrpc": read_glue, "stsb": read_glue, "copa": read_copa, "task": read_user_task}
+                "mrpc": read_glue, "stsb": read_glue, "copa": read_copa, "hellaswag": read_hellaswag,
+                "piqa": read_piqa, "arc_easy": read_arc, "arc_challenge": read_arc, "winogrande": read_winogrande,
+                "storycloze": read_storycloze, "task": read_user_task}
 # the published tasks that are not classification; your own task's type is --type, classification by default
-TASK_TYPES = {"rte": "entailment", "mrpc": "similarity", "stsb": "regression", "copa": "multiple_choice"}
+TASK_TYPES = {"rte": "entailment", "mrpc": "similarity", "stsb": "regression", "copa": "multiple_choice",
+              **{name: "multiple_choice" for name in ("hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande",
+                                                      "storycloze")}}
 
 
 def prepare_task(name, src, out, inputs, task_type=None):

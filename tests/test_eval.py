@@ -20,8 +20,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import prepare  # noqa: E402
-from eval import (LAMBADA_SHA256, LAMBADA_URL, choice_pairs, fewshot_prompts, lambada_pairs, perplexity,  # noqa: E402
-                  pick, score, windows)
+from eval import (LAMBADA_SHA256, LAMBADA_URL, accuracy, choice_metrics, choice_pairs, choice_prompts,  # noqa: E402
+                  fewshot_prompts, fit, lambada_pairs, perplexity, pick, score, windows)
 from scripts import run_script, script_error  # noqa: E402
 from test_prepare import server  # noqa: E402,F401 (a loopback HTTP server fixture)
 from train_gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
@@ -29,6 +29,11 @@ from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU = dict(device="cpu", ctx=torch.autocast("cpu", enabled=False))
+
+
+def last_run(path):
+    """The last evaluation appended to an eval.py JSON file."""
+    return json.loads(path.read_text())["evaluations"][-1]
 
 
 def tiny_gpt(vocab_size=20, block_size=8, seed=0):
@@ -119,11 +124,57 @@ def test_lambada_needs_every_token_of_the_last_word():
 
 def test_multiple_choice_picks_the_ending_the_model_prefers():
     records = [{"context": "ab", "choices": ["cdx", "cde"], "label": 1},  # cde is fully right
-               {"context": "ab", "choices": ["ca", "cdeaab"], "label": 1}]  # 1 wrong in 3, 2 wrong in 7
+               {"context": "ab", "choices": ["ca", "cdeaab"], "label": 1},  # 1 wrong in 3 tokens, 2 wrong in 7
+               # 2 wrong of 2 characters (3 tokens with the space), 5 wrong of 6 (7 tokens), and a third choice
+               {"context": "ab", "choices": ["xx", "cxxxxx", "xxxxxxx"], "label": 0}]
     scores = score(Successor(), "gpt", choice_pairs(records, encode), 16, 3, **CPU)
-    summed, normalised = pick(scores, 2)
-    assert summed.tolist() == [1, 0]  # the short ending loses less in total: one wrong token against two
-    assert normalised.tolist() == [1, 1]  # per token, the long ending's single mistakes weigh less
+    picked = pick(scores, records)
+    assert picked["acc"].tolist() == [1, 0, 0]  # the short ending loses less in total: one wrong token against two
+    assert picked["acc_per_token"].tolist() == [1, 1, 0]  # per token, the long ending's single mistakes weigh less
+    # per character (lm-eval): 2 wrong of 2 is worse than 5 of 6; per token, 2 of 3 is better than 5 of 7
+    assert picked["acc_norm"].tolist() == [1, 1, 1]
+
+
+def test_pick_and_standard_errors_on_given_scores():
+    """Log-likelihoods given by hand: which choice each normalisation picks, and lm-eval's standard error (the
+    sample standard deviation of the 0/1 outcomes over sqrt(n)), computed here from its definition."""
+    records = [{"context": "q", "choices": ["aaaa", "b"], "label": 0}, {"context": "q", "choices": ["a", "b", "cc"],
+                                                                        "label": 2}]
+    # per choice: token log-probabilities (a choice's tokens need not match its characters)
+    logp = [[-1.0, -1.0, -1.0], [-2.5], [-1.0], [-0.9], [-0.5, -0.6]]
+    scores = [(np.array(x), False) for x in logp]
+    picked = pick(scores, records)
+    assert picked["acc"].tolist() == [1, 1]  # totals -3 / -2.5, then -1 / -0.9 / -1.1
+    assert picked["acc_per_token"].tolist() == [0, 2]  # means -1 / -2.5, then -1 / -0.9 / -0.55
+    assert picked["acc_norm"].tolist() == [0, 2]  # per character -0.75 / -2.5, then -1 / -0.9 / -0.55
+    metrics = choice_metrics(scores, records)
+    assert metrics["acc"] == 0 and metrics["acc_stderr"] == 0 and metrics["acc_norm"] == 1.0
+    for right in ([1, 0, 0, 1, 1], [1] * 3 + [0] * 7, [0, 1]):
+        expected = np.std(right, ddof=1) / math.sqrt(len(right))  # lm-eval's mean_stderr
+        p, n = np.mean(right), len(right)
+        assert accuracy("acc", right) == {"acc": pytest.approx(p), "acc_stderr": pytest.approx(expected)}
+        assert expected == pytest.approx(math.sqrt(p * (1 - p) / (n - 1)))  # the binomial form, with n - 1
+    assert accuracy("acc", [True]) == {"acc": 1.0, "acc_stderr": None}  # one example: no spread to measure
+
+
+def test_partial_scoring_reads_only_what_follows_the_blank():
+    """Winogrande's records (a context per choice, one shared continuation): each option's context, then the same
+    continuation; the log-likelihood of the continuation alone, computed here from the model's own forward pass."""
+    model = tiny_gpt(block_size=16, seed=1)
+    records = [{"contexts": [[1, 2, 3], [1, 2, 4, 5]], "choices": [[6, 7], [6, 7]], "label": 1}]
+    pairs = choice_pairs([{"contexts": ["ab c", "ab de"], "choices": ["fg", "fg"], "label": 1}],
+                         lambda t: [{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, " ": 9, "f": 6, "g": 7}[c] for c in t])
+    assert pairs == [([1, 2, 9, 3], [9, 6, 7]), ([1, 2, 9, 4, 5], [9, 6, 7])]  # " " + the continuation, per context
+    scores = score(model, "gpt", pairs, 16, 2, **CPU)
+    totals = []
+    with torch.no_grad():
+        for context, continuation in pairs:
+            full = torch.tensor([context + continuation])
+            logp = F.log_softmax(model(full[:, :-1], full[:, 1:])[0][0], -1)[-len(continuation):]
+            totals.append(logp[torch.arange(len(continuation)), torch.tensor(continuation)].sum().item())
+    assert [s.sum() for s, _ in scores] == pytest.approx(totals, rel=1e-5)
+    assert [len(s) for s, _ in scores] == [3, 3]  # the options' own tokens are context, never scored
+    assert pick(scores, records)["acc"].tolist() == [int(np.argmax(totals))]
 
 
 def tiny_lstm(vocab_size=20):
@@ -179,6 +230,31 @@ def test_fewshot_prompts_are_seeded_and_never_hold_the_example():
     assert a[1][0][0] in (f"t{i} = {words[r['label']]}" for i, r in enumerate(train))
     assert fewshot_prompts(records, train, 0, "{text} = {label}", words, seed=1)[1] == ([], "new =")
 
+def test_multiple_choice_demonstrations_are_seeded_solved_and_never_the_example():
+    train = [{"context": f"c{i}", "choices": [f"a{i}", f"b{i}"], "label": i % 2} for i in range(12)]
+    train.append({"contexts": ["x is", "y is"], "choices": ["big.", "big."], "label": 1})  # Winogrande's kind
+    records = [train[3], {"context": "new", "choices": ["p", "q"], "label": 0}]
+    a = choice_prompts(records, train, 12, seed=1)
+    assert a == choice_prompts(records, train, 12, seed=1) and a != choice_prompts(records, train, 12, seed=2)
+    demos, record = a[0]
+    assert record is records[0] and len(demos) == 12 and "c3 b3" not in demos  # every other one, solved
+    assert set(demos) == {f"c{i} {'ab'[i % 2]}{i}" for i in range(12) if i != 3} | {"y is big."}
+    assert choice_prompts(records, train, 0, seed=1)[1][0] == []
+    # the same draw as few-shot classification's: the same train examples, in the same order
+    texts = [{"text": r.get("context", "y"), "label": "x"} for r in train]
+    classified = fewshot_prompts([{"text": "c3"}, {"text": "new"}], texts, 12, "{text} {label}", {"x": "x"}, seed=1)
+    assert [d.split(" ")[0] for d in a[1][0]] == [d.split(" ")[0] for d in classified[1][0]]
+
+
+def test_fit_drops_the_first_demonstrations_until_every_prompt_fits():
+    def encode(text):
+        return list(text)  # a token a character
+    ids, kept = fit(["d1", "d2", "d3"], ["qq", "q"], [2, 3], 12, encode)  # all three: 14 + 2 characters
+    assert kept == ["d2", "d3"] and ids == [list("d2\n\nd3\n\nqq"), list("d2\n\nd3\n\nq")]  # 10 + 2, 9 + 3 fit
+    assert fit(["d1", "d2", "d3"], ["qq", "q"], [2, 4], 12, encode)[1] == ["d3"]  # 9 + 4 does not: one more goes
+    assert fit(["d1"], ["q" * 20], [1], 8, encode)[1] == []  # the query alone may overflow: the GPT keeps its end
+    assert fit(["d1", "d2"], ["q"], [1], 0, encode)[1] == ["d1", "d2"]  # no window: all kept
+
 # -----------------------------------------------------------------------------
 # the script
 
@@ -210,7 +286,7 @@ def test_eval_script_writes_table_and_json(setup, capsys):
         "--label_words={'x': 'a', 'y': 'b'}", "--shots=(0, 1, 50)", f"--out={out}", "--device=cpu"]) == 0
     printed = capsys.readouterr().out
     assert "k=50 does not fit in block_size=32" in printed  # said, then as many as fit
-    report = json.loads(out.read_text())
+    report = last_run(out)
     rows = {r["eval"]: r for r in report["results"]}
     assert set(rows) == {"chars val", "lambada", "choices.jsonl", "tiny val k=0", "tiny val k=1", "tiny val k=50"}
     ppl = rows["chars val"]
@@ -220,6 +296,125 @@ def test_eval_script_writes_table_and_json(setup, capsys):
         "splits"]["val"]["bytes"])
     assert rows["tiny val k=0"]["shots_used"] == 0 and rows["tiny val k=1"]["shots_used"] == 1
     assert rows["tiny val k=50"]["shots_used"] < 50 and report["model_type"] == "gpt"
+
+
+MC_VAL = [{"context": "abc", "choices": ["de", "ed", "aa"], "label": 0},  # three choices
+          {"contexts": ["ab a", "ab b"], "choices": ["cde", "cde"], "label": 1},  # a context per choice
+          {"context": "e d", "choices": ["a", "bb c"], "label": 1},
+          {"context": "cab", "choices": ["dd", "e"], "label": 0},
+          {"context": "bad", "choices": ["a a", "cc"], "label": 1}]
+
+
+@pytest.fixture
+def mc_task(setup):
+    """A multiple-choice task in the char vocabulary of setup's model: train (the demonstrations) and val."""
+    (setup / "mc").mkdir()
+    train = [{"context": f"{a} {b}", "choices": [a + b, b + a], "label": i % 2}
+             for i, (a, b) in enumerate(zip("abcdeab", "cdeabba"))]
+    for split, records in (("train", train), ("val", MC_VAL)):
+        (setup / "mc" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    prepare.prepare("task", inputs=[str(setup / "mc" / "train.jsonl"), str(setup / "mc" / "val.jsonl")], out="mc",
+                    task_type="multiple_choice")
+    return "mc"
+
+
+def test_multiple_choice_task_metrics_match_a_direct_computation(setup, mc_task):
+    """--task with a multiple_choice task, k=0: acc, acc_norm (per character), acc_per_token and their standard
+    errors as computed here from the model's own forward pass over each context and choice; k=2: the demonstrations
+    are solved train examples, a blank line apart, before the context."""
+    out = setup / "mc.json"
+    assert run_script(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}", f"--task={mc_task}",
+                                                      "--shots=(0, 2)", f"--out={out}", "--device=cpu"]) == 0
+    zero, two = last_run(out)["results"]
+    ckpt = torch.load(setup / "gpt.pt", weights_only=True)
+    model = GPT(GPTConfig(**ckpt["model_args"])).eval()
+    model.load_state_dict(ckpt["model"])
+    stoi = {c: i for i, c in enumerate(ckpt["meta"]["vocab"])}
+    right = {"acc": [], "acc_norm": [], "acc_per_token": []}
+    for r in MC_VAL:
+        totals, means, per_char = [], [], []
+        for context, choice in zip(r.get("contexts") or [r["context"]] * len(r["choices"]), r["choices"]):
+            ids, n = [stoi[c] for c in context + " " + choice], len(choice) + 1  # the space is scored with it
+            with torch.no_grad():
+                logits = model(torch.tensor([ids[:-1]]), torch.tensor([ids[1:]]))[0][0]
+            logp = F.log_softmax(logits, -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])][-n:]
+            totals.append(logp.sum().item())
+            means.append(logp.mean().item())
+            per_char.append(logp.sum().item() / len(choice))
+        for name, values in (("acc", totals), ("acc_norm", per_char), ("acc_per_token", means)):
+            right[name].append(int(np.argmax(values)) == r["label"])
+    assert zero["eval"] == "mc val k=0" and zero["examples"] == len(MC_VAL)
+    for name, outcomes in right.items():
+        assert zero[name] == pytest.approx(np.mean(outcomes))
+        assert zero[f"{name}_stderr"] == pytest.approx(np.std(outcomes, ddof=1) / math.sqrt(len(outcomes)))
+    assert two["eval"] == "mc val k=2" and two["shots_used"] == 2
+    train = [json.loads(line) for line in (setup / "mc" / "train.jsonl").read_text().splitlines()]
+    solved = {f"{t['context']} {t['choices'][t['label']]}" for t in train}
+    *demos, query = two["first_prompt"].split("\n\n")
+    assert query == "abc" and len(demos) == 2 and set(demos) <= solved
+
+
+def test_each_evaluation_is_kept(setup, mc_task, capsys):
+    """A second run into the same eval.json is appended to it (perplexity, then a task); a file written by an older
+    eval.py (one run) becomes the first evaluation; a file of anything else is refused before any work, unchanged."""
+    out = setup / "runs.json"
+    base = [f"--init_from={setup / 'gpt.pt'}", f"--out={out}", "--device=cpu"]
+    assert run_script(os.path.join(REPO, "eval.py"), base + ["--dataset=chars", "--split=val"]) == 0
+    assert run_script(os.path.join(REPO, "eval.py"), base + [f"--task={mc_task}", "--shots=(0,)"]) == 0
+    runs = json.loads(out.read_text())["evaluations"]
+    assert [[r["eval"] for r in run["results"]] for run in runs] == [["chars val"], ["mc val k=0"]]
+    assert runs[0]["config"]["dataset"] == "chars" and runs[1]["config"]["task"] == "mc" and runs[0]["time"]
+    assert "this run is evaluation 2 of the file" in capsys.readouterr().out
+    older = {"model": "x", "results": [{"eval": "lambada", "acc": 0.5}]}  # eval.py's single-run file, from before
+    out.write_text(json.dumps(older))
+    assert run_script(os.path.join(REPO, "eval.py"), base + ["--dataset=chars", "--split=val"]) == 0
+    assert [run["results"][0]["eval"] for run in json.loads(out.read_text())["evaluations"]] == ["lambada", "chars val"]
+    capsys.readouterr()
+    for other in ("not json", json.dumps([1, 2]), json.dumps({"loss": 1.0})):
+        out.write_text(other)
+        message = script_error(os.path.join(REPO, "eval.py"), base + ["--dataset=chars", "--split=val"])
+        assert message == (f"eval: {out} is not eval.py's JSON (no \"evaluations\" list), so a run cannot be added to "
+                           "it: give another --out, or move that file away")
+        assert out.read_text() == other and "chars val" not in capsys.readouterr().out  # refused before the work
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lambada={setup}/no_text.jsonl"], "eval: {setup}/no_text.jsonl line 2 needs {{\"text\": passage}}, a "
+                                          "passage with a final word after a space: LAMBADA's format"),
+    (["--lambada={setup}/empty.jsonl"], "eval: {setup}/empty.jsonl holds no passages: LAMBADA's format is one "
+                                        "{{\"text\": passage}} a line"),
+    (["--choices={setup}/bad_choices.jsonl"], "data: {setup}/bad_choices.jsonl line 1 has 3 contexts for 2 choices"),
+    (["--choices={setup}/bad_label.jsonl"], "data: {setup}/bad_label.jsonl line 1 has the label 2: a multiple_choice "
+                                            "label is a choice index 0 to 1"),
+    (["--choices={setup}/no_context.jsonl"], 'data: {setup}/no_context.jsonl line 1 needs "context" as a non-empty '
+                                             "string (a multiple_choice task's fields: context, choices or contexts, "
+                                             "one per choice)"),
+    (["--task=sts"], "eval: task 'sts' is a regression task; prompts here read one text and a label word, or a "
+                     "context and its choices: use a classification or multiple_choice task"),
+    (["--task=only_train"], "eval: task 'only_train' has no val or test examples to evaluate: prepare it with one"),
+])
+def test_eval_bad_task_files(setup, args, message):
+    (setup / "no_text.jsonl").write_text('{"text": "a b"}\n{"passage": "a b"}\n')
+    (setup / "empty.jsonl").write_text("\n")
+    (setup / "bad_choices.jsonl").write_text('{"contexts": ["a", "b", "c"], "choices": ["d", "e"], "label": 0}\n')
+    (setup / "bad_label.jsonl").write_text('{"context": "a", "choices": ["d", "e"], "label": 2}\n')
+    (setup / "no_context.jsonl").write_text('{"question": "a", "choices": ["d", "e"], "label": 0}\n')
+    (setup / "sts").mkdir()
+    (setup / "sts" / "train.jsonl").write_text('{"text_a": "a", "text_b": "b", "label": 1.5}\n')
+    prepare.prepare("task", inputs=[str(setup / "sts" / "train.jsonl")], out="sts", task_type="regression")
+    (setup / "only").mkdir()
+    (setup / "only" / "train.jsonl").write_text('{"text": "a b", "label": "x"}\n')
+    prepare.prepare("task", inputs=[str(setup / "only" / "train.jsonl")], out="only_train")
+    assert message.format(setup=setup) in script_error(os.path.join(REPO, "eval.py"), [
+        f"--init_from={setup / 'gpt.pt'}", "--device=cpu", *(a.format(setup=setup) for a in args)])
+
+
+def test_multiple_choice_demonstrations_that_do_not_fit_are_noted(setup, mc_task, capsys):
+    assert run_script(os.path.join(REPO, "eval.py"), [f"--init_from={setup / 'gpt.pt'}", f"--task={mc_task}",
+                                                      "--shots=(7,)", f"--out={setup / 'mc.json'}",
+                                                      "--device=cpu"]) == 0
+    assert re.search(r"note: k=7 does not fit in block_size=32 for \d+ of 5 prompts", capsys.readouterr().out)
+    assert last_run(setup / "mc.json")["results"][0]["shots_used"] < 7
 
 
 @pytest.mark.parametrize("args, message", [
@@ -284,7 +479,7 @@ def test_lambada_download_is_pinned_and_checked(setup, server, monkeypatch):
     expect["sha256"] = hashlib.sha256(server.files["/lambada_test.jsonl"]).hexdigest()
     assert run_script(os.path.join(REPO, "eval.py"), argv) == 0
     assert cached.read_bytes() == server.files["/lambada_test.jsonl"]
-    rows = json.loads((setup / "eval.json").read_text())["results"]
+    rows = last_run(setup / "eval.json")["results"]
     assert [(r["eval"], r["examples"]) for r in rows] == [("lambada", 2)]
 
 
@@ -299,7 +494,7 @@ def test_fewshot_reports_a_model_that_always_picks_one_label(setup):
     assert run_script(os.path.join(REPO, "eval.py"), [
         f"--init_from={setup / 'zero.pt'}", "--task=tiny", "--shots=(0, 2)", "--template={text}\\nd {label}",
         "--label_words={'x': 'a', 'y': 'b'}", f"--out={setup / 'zero.json'}", "--device=cpu"]) == 0
-    rows = json.loads((setup / "zero.json").read_text())["results"]
+    rows = last_run(setup / "zero.json")["results"]
     assert [(r["acc"], r["chance"], r["most_picked"]) for r in rows] == [(0.5, 0.5, 1.0)] * 2
     val = [json.loads(line)["text"] for line in (setup / "val.jsonl").read_text().splitlines()]
     assert rows[0]["first_prompt"] == val[0] + "\nd"
@@ -317,7 +512,7 @@ def test_eval_reads_an_lstm_checkpoint(setup):
         f"--init_from={setup / 'lstm.pt'}", "--dataset=chars", "--split=val", "--task=tiny", "--shots=(0, 50)",
         "--template={text} {label}", "--label_words={'x': 'a', 'y': 'b'}", f"--out={setup / 'lstm.json'}",
         "--device=cpu"]) == 0
-    rows = {r["eval"]: r for r in json.loads((setup / "lstm.json").read_text())["results"]}
+    rows = {r["eval"]: r for r in last_run(setup / "lstm.json")["results"]}
     assert rows["tiny val k=50"]["shots_used"] == 20  # no window: all 20 train examples fit
     assert math.isfinite(rows["chars val"]["bpb"])
 
@@ -356,7 +551,7 @@ def test_backward_lstm_perplexity_reads_the_reversed_stream(setup, backward_lstm
     out = setup / "backward.json"
     assert run_script(os.path.join(REPO, "eval.py"), [f"--init_from={path}", "--dataset=chars", "--split=val",
                                                       f"--out={out}", "--device=cpu"]) == 0
-    report = json.loads(out.read_text())
+    report = last_run(out)
     row, = report["results"]
     assert row["eval"] == "chars val (backward)" and report["backwards"] is True
     tokens = torch.from_numpy(prepare.load_split("chars", "val").astype(np.int64))

@@ -961,8 +961,9 @@ def test_records_must_match_their_task_type(tmp_path, task_type, record, match):
         prepare.read_records(path, task_type=task_type)
 
 
-def test_multiple_choice_examples_need_the_same_number_of_choices(tmp_path):
+def test_multiple_choice_examples_may_differ_in_their_number_of_choices(tmp_path):
+    """As ARC's do: read_records keeps them (eval.py scores them); finetune.py's task_data refuses them
+    (tests/test_benchmarks.py), GPT-1's head reading a fixed number."""
     path = write_jsonl(tmp_path / "x.jsonl", [{"context": "a", "choices": ["b", "c"], "label": 0},
-                                              {"context": "a", "choices": ["b", "c", "d"], "label": 0}])
-    with pytest.raises(SystemExit, match="line 2 has 3 choices but .* line 1 has 2"):
-        prepare.read_records(path, task_type="multiple_choice")
+                                              {"context": "a", "choices": ["b", "c", "d"], "label": 2}])
+    assert [len(r["choices"]) for r in prepare.read_records(path, task_type="multiple_choice")] == [2, 3]

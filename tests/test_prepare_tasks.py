@@ -342,7 +342,8 @@ def test_your_own_task_of_any_type(data_dir, tmp_path, capsys):
     ({"name": "task", "inputs": ["train.csv"]}, r"task needs --input .* and --out NAME"),
     ({"name": "rte", "task_type": "entailment"}, r"--type is only for task"),
     ({"name": "task", "task_type": "nli", "inputs": ["train.jsonl"], "out": "x"}, r"unknown --type nli: choose from"),
-    ({"name": "trecc"}, r"unknown dataset 'trecc': .* tasks trec, sst2, imdb, ag_news, rte, mrpc, stsb, copa, task"),
+    ({"name": "trecc"}, r"unknown dataset 'trecc': .* tasks trec, sst2, imdb, ag_news, rte, mrpc, stsb, copa, "
+                        r"hellaswag, piqa, arc_easy, arc_challenge, winogrande, storycloze, task"),
 ])
 def test_flags_that_do_not_fit_a_task(data_dir, kwargs, message):
     with pytest.raises(SystemExit, match=message):

@@ -1,0 +1,33 @@
+# The first LLMs side by side, GPT-3 (Brown et al. 2020, §2.1): compare_gpt2.py with "alternating dense and
+# locally banded sparse attention patterns in the layers of the transformer, similar to the Sparse
+# Transformer": every odd layer sees only the last attn_window tokens. The paper does not give the band;
+# 32 is an eighth of the context, as GPT-Neo's 256 of 2048. On a CPU the band is a mask on dense attention,
+# so it saves no time here (config/compare_band.py measures it at a longer context).
+#   OMP_NUM_THREADS=1 python train_gpt.py config/compare_gpt3.py
+out_dir = "out-compare-gpt3"
+dataset = "wikitext2_char"
+eval_interval = 50  # about 6 points on each curve
+eval_iters = 10  # 10 x 8 x 256 = 20k characters per estimate (per split): noise well under the gaps between models
+log_interval = 10  # divides eval_interval, so each evaluation's training time is counted up to it
+sample_tokens = 0
+batch_size = 8  # 2,048 characters a step: more, smaller steps suit a budget of minutes
+block_size = 256  # about 45 words of context
+n_layer = 4
+n_head = 4
+n_embd = 128  # 4 x 12 x 128^2 = 0.79M non-embedding parameters
+dropout = 0.0  # less than a tenth of an epoch: nothing to overfit
+prenorm = True  # GPT-2's pre-LN block: x = x + f(LN(x)), and the final LayerNorm
+attn_window = 32  # layers 1 and 3 (from 0): each token sees itself and the 31 before it
+gelu = "none"  # the exact GELU for all three: OpenAI's tanh form costs twice as much on a CPU (README, Results)
+learning_rate = 3e-3  # the CPU defaults' rate for a 4 x 128 model (README, Results); the same for all three GPTs
+warmup_iters = 30  # a tenth of the steps
+max_iters = 300  # equal time: a little more than the ~270 steps a GPT made in max_seconds with four runs on 2
+lr_decay_iters = 300  # cores (2.3k tokens/s each), so the clock ends every run with its cosine nearly done
+min_lr = 3e-4
+max_seconds = 240  # training time, evaluation excluded, the same for all four
+weight_decay = 0.1
+beta1 = 0.9
+beta2 = 0.99
+device = "cpu"
+compile = False  # compile time would be a large share of four minutes
+seed = 1337  # the same seed for all four
