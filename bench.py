@@ -5,7 +5,7 @@ compile and warmup steps excluded, then ms/step, tokens/s, MFU and peak GPU memo
 $ python bench.py config/gpt2.py --batch_size=12 --bias=False --gelu=none   # nanoGPT's bench.py model and batch
 $ python bench.py config/gpt3_small.py --batch_size=8                      # banded layers (FlexAttention)
 $ python bench.py config/gpt3_small.py --batch_size=8 --attn_window=0      # the same, all layers dense
-$ python bench.py config/awd_lstm_ptb.py --model_kind=lstm                       # an AWD-LSTM config
+$ python bench.py config/awd_lstm_ptb.py --model_type=awd_lstm             # an AWD-LSTM config
 $ python bench.py --sizes=True --gpus=8                                    # GPT-3's sizes: parameters, memory per GPU
 
 And the README's "claim in minutes" table, every row on one GPU in at most 8 minutes (MINUTES_STEPS below):
@@ -14,8 +14,8 @@ $ python bench.py --prepare_from=../shared/data   # on a CPU, beforehand: the ta
 $ python bench.py --minutes=True                  # on the GPU: each step, its number, met or not; out-minutes/
 $ python bench.py --minutes=True --toy=True --minutes_dir=out-minutes-toy   # the same at toy size on a CPU (~2 min)
 
-Settings are train_gpt.py's (or train_lstm.py's with --model_kind=lstm), so any of their config files works; those
-that do not shape a step (data, schedule, out_dir...) are ignored. One step is one micro-batch: batch_size x
+Settings are train_gpt.py's (or train_lstm.py's with --model_type=awd_lstm), so any of their config files works;
+those that do not shape a step (data, schedule, out_dir...) are ignored. One step is one micro-batch: batch_size x
 block_size tokens (x bptt for the LSTM).
 """
 
@@ -169,7 +169,7 @@ MINUTES_STEPS = [
 # toy=True: each step's arguments, then these: tiny models, a few steps, on the CPU (the numbers mean nothing)
 MINUTES_TOY = {
     "train_lstm.py": ["--device=cpu", "--emb_size=16", "--hidden_size=32", "--max_iters=3", "--max_seconds=0",
-                      "--log_interval=1", "--eval_batch_size=2", "--test_batch_size=2"],
+                      "--log_interval=1", "--eval_batch_size=20", "--test_batch_size=20"],  # the full splits, in 20 streams
     "train_gpt.py": ["--device=cpu", "--n_layer=1", "--n_head=2", "--n_embd=32", "--block_size=32", "--batch_size=4",
                      "--max_iters=3", "--lr_decay_iters=3", "--warmup_iters=1", "--eval_iters=1", "--sample_tokens=0"],
     "finetune.py": ["--device=cpu", "--epochs=1", "--n_train=16", "--block_size=32"],  # GPT-2's 50,257 logits cost
@@ -356,7 +356,7 @@ def minutes_table(folder, deadline, toy=False, run=run_step):
 
 if __name__ == "__main__":
     _before = set(globals())
-    model_kind = "gpt"  # 'gpt' (train_gpt.py's settings and config files) or 'lstm' (train_lstm.py's)
+    model_type = "gpt"  # as checkpoints name it: 'gpt' (train_gpt.py's settings) or 'awd_lstm' (train_lstm.py's)
     warmup = 10  # steps run first and not timed: compilation, autotuning, allocator warmup
     steps = 30  # timed steps
     sizes = False  # print GPT-3's sizes (parameters, memory per GPU) instead of timing a step
@@ -368,11 +368,18 @@ if __name__ == "__main__":
     toy = False  # minutes: every step at toy size on the CPU (MINUTES_TOY): checks the runner, the numbers mean nothing
     prepare_from = ""  # prepare the table's data from this folder (as ../shared/data) into data/, then exit
     _own = {k: v for k, v in globals().items() if k not in _before and not k.startswith("_")}
-    _kind = next((a.partition("=")[2] for a in sys.argv[1:] if a.startswith("--model_kind=")), "gpt")
-    if _kind not in ("gpt", "lstm"):
-        raise SystemExit(f"config: model_kind={_kind!r} must be one of gpt, lstm")
-    _script = os.path.join(REPO_DIR, f"train_{_kind}.py")
-    config = configure({**setting_defaults(_script), **_own}, scripts=[os.path.abspath(__file__), _script])
+    # the script whose settings these are, from the command line before the settings themselves. --model_kind is the
+    # old spelling, kept for one release
+    _old = {"--model_kind=gpt": "--model_type=gpt", "--model_kind=lstm": "--model_type=awd_lstm"}
+    for _arg in [a for a in sys.argv[1:] if a in _old]:
+        print(f"note: {_arg} is bench.py's old spelling of {_old[_arg]}, gone in the next release")
+    _argv = [_old.get(a, a) for a in sys.argv[1:]]
+    _type = next((a.partition("=")[2] for a in _argv if a.startswith("--model_type=")), "gpt")
+    _scripts = {"gpt": "train_gpt.py", "awd_lstm": "train_lstm.py"}  # by model_type
+    if _type not in _scripts:
+        raise SystemExit(f"config: model_type={_type!r} must be one of gpt, awd_lstm")
+    _script = os.path.join(REPO_DIR, _scripts[_type])
+    config = configure({**setting_defaults(_script), **_own}, _argv, [os.path.abspath(__file__), _script])
     globals().update(config)
     # the settings that shape a step, as the training scripts check them (a GPT's or an LSTM's, whichever is here)
     _rules = {"warmup": "nonneg", "steps": "positive", "gpus": "positive", "vocab_size": "nonneg", "deadline": "nonneg",
@@ -411,20 +418,21 @@ if __name__ == "__main__":
                   f"{mem['activations']:>6.1f} {mem['total']:>6.1f}")
         sys.exit(0)
 
-    config["vocab_size"] = vocab_size or (50257 if model_kind == "gpt" else 10000)
+    config["vocab_size"] = vocab_size or (50257 if model_type == "gpt" else 10000)
     device_type, dtype, ctx = precision(device, dtype)
     if device_type != "cuda" and config.get("compile_mode", "default") != "default":
         print(f"note: compile_mode={config['compile_mode']} needs a GPU; compiling with the default mode")
         config["compile_mode"] = "default"
     torch.manual_seed(seed)
     torch.backends.cuda.matmul.allow_tf32 = True
-    step, tokens_per_step, flops_per_token, model = (gpt_step if model_kind == "gpt" else lstm_step)(config, device,
+    step, tokens_per_step, flops_per_token, model = (gpt_step if model_type == "gpt" else lstm_step)(config, device,
                                                                                                    ctx)
     params = sum(p.numel() for p in model.parameters())
-    print(f"bench: {model_kind}, {params / 1e6:.1f}M parameters | {tokens_per_step:,} tokens per step | {device} "
+    print(f"bench: {model_type}, {params / 1e6:.1f}M parameters | {tokens_per_step:,} tokens per step | {device} "
           f"{dtype} | compile {compile} ({config.get('compile_mode', 'default')}) | torch {torch.__version__}")
 
-    sync = torch.cuda.synchronize if device_type == "cuda" else (lambda: None)
+    # a GPU runs what Python queued later: the timing waits for it to finish
+    sync = {"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}.get(device_type, lambda: None)
     t0 = time.time()
     for _ in range(warmup):
         step()

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 import train_gpt
-from prepare import (DATA_DIR, Progress, check_settings, check_vocab, configure, download, get_tokenizer, jsonl,
-                     load_meta, load_split, load_task, precision, read_records, utf8)
+from prepare import (DATA_DIR, Progress, check_settings, check_vocab, configure, default_device, download,
+                     get_tokenizer, jsonl, load_meta, load_split, load_task, precision, read_records, utf8)
 from sample import load_model
 
 LAMBADA_URL = "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl"  # GPT-2's own copy
@@ -43,20 +43,20 @@ LAMBADA_SHA256 = "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb2
 # the model's last-layer states and its output layer, apart, so only the positions scored pay for logits
 
 
-def hidden_states(model, kind, idx):
+def hidden_states(model, model_type, idx):
     """The last layer's states (B, T, C) at every position of idx (B, T); an LSTM starts from a zero state."""
-    if kind == "gpt":
+    if model_type == "gpt":
         return model.encode(idx)  # after the final LayerNorm
     return model.encode(idx, model.init_hidden(idx.size(0)))[2]  # (hidden, raw_output, output): the decoder's input
 
 
-def logits_at(model, kind, h):
+def logits_at(model, model_type, h):
     """Logits (..., V) of last-layer states h (..., C)."""
-    return model.logits(h) if kind == "gpt" else model.decoder(h)
+    return model.logits(h) if model_type == "gpt" else model.decoder(h)
 
 
 @torch.no_grad()
-def score(model, kind, pairs, block_size, batch_size, device, ctx, what="scoring"):
+def score(model, model_type, pairs, block_size, batch_size, device, ctx, what="scoring"):
     """For each (context, continuation) of token ids: the log-probability of each continuation token given all
     before it, and whether it was the greedy choice. A GPT sees the last block_size tokens before each one.
     Rows of similar length share a batch (less padding); the output layer and softmax over the vocabulary run only
@@ -80,8 +80,8 @@ def score(model, kind, pairs, block_size, batch_size, device, ctx, what="scoring
                               device=device)
         target = torch.tensor([t for i in batch for t in rows[i][1]], device=device)  # (N,)
         with ctx:
-            h = hidden_states(model, kind, idx)  # (B, T, C)
-            logits = logits_at(model, kind, h[at_row, at_pos])  # (N, V): the scored positions only
+            h = hidden_states(model, model_type, idx)  # (B, T, C)
+            logits = logits_at(model, model_type, h[at_row, at_pos])  # (N, V): the scored positions only
         logp = F.log_softmax(logits.float(), dim=-1)
         picked = logp.gather(1, target[:, None])[:, 0].cpu().numpy()
         right = (logp.argmax(-1) == target).cpu().numpy()
@@ -109,13 +109,13 @@ def windows(n, block_size, stride):
 
 
 @torch.no_grad()
-def perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx, what="perplexity"):
+def perplexity(model, model_type, tokens, block_size, stride, batch_size, device, ctx, what="perplexity"):
     """(total negative log-likelihood in nats, tokens scored) over a token stream, every token after the first
     predicted once: a GPT through sliding windows, an LSTM in one pass with its state carried. A long run shows its
     progress in tokens, as `what`."""
     nll, count = 0.0, 0
     progress = Progress(len(tokens) - 1, what)
-    if kind == "awd_lstm":
+    if model_type == "awd_lstm":
         chunk = 256  # tokens per call; the state carries over, so this trades memory for speed only
         hidden = model.init_hidden(1)
         for s in range(0, len(tokens) - 1, chunk):
@@ -288,20 +288,20 @@ def append_evaluation(out, evaluation):
 # the first LLMs side by side: training runs read from their own log.jsonl, their test split scored here
 
 
-def paper(kind, model_args):
+def paper(model_type, model_args):
     """The paper a checkpoint's architecture is: the AWD-LSTM, or GPT-1/2/3 by the two switches GPTConfig has."""
-    if kind == "awd_lstm":
+    if model_type == "awd_lstm":
         return "AWD-LSTM (2017)"
     if not model_args["prenorm"]:
         return "GPT-1 (2018)"
     return "GPT-3 (2020)" if model_args["attn_window"] else "GPT-2 (2019)"
 
 
-def parameter_counts(model, kind):
+def parameter_counts(model, model_type):
     """(non-embedding, total) parameters: the total counts a tied table once; non-embedding leaves out the token
     table and a GPT's position table (Kaplan et al. 2020's count)."""
     total = sum(p.numel() for p in model.parameters())
-    tables = [model.transformer.wte, model.transformer.wpe] if kind == "gpt" else [model.encoder]
+    tables = [model.transformer.wte, model.transformer.wpe] if model_type == "gpt" else [model.encoder]
     return total - sum(t.weight.numel() for t in tables), total
 
 
@@ -332,8 +332,9 @@ def read_run(run):
     if not evals or not os.path.exists(path):
         raise SystemExit(f"compare: {run} is unfinished: it has no evaluation with tokens and training time yet "
                          "(or no checkpoint): let it reach one, or train it again")
-    model, kind, meta, _ = load_model(run)
-    return {"run": run, "config": headers[0]["config"], "evals": evals, "model": model, "kind": kind, "meta": meta}
+    model, model_type, meta, _, _ = load_model(run)
+    return {"run": run, "config": headers[0]["config"], "evals": evals, "model": model, "model_type": model_type,
+            "meta": meta}
 
 
 def same_data(runs):
@@ -376,14 +377,14 @@ def compare_runs(names, split, stride, batch_size, device, dtype):
     _, dtype, ctx = precision(device, dtype)
     rows = []
     for r in runs:
-        model, kind = r["model"].to(device), r["kind"]
-        block = model.config.block_size if kind == "gpt" else 0
-        nll, _ = perplexity(model, kind, tokens, block, stride or max(1, block // 2), batch_size, device, ctx,
+        model, model_type = r["model"].to(device), r["model_type"]
+        block = model.config.block_size if model_type == "gpt" else 0
+        nll, _ = perplexity(model, model_type, tokens, block, stride or max(1, block // 2), batch_size, device, ctx,
                             f"{r['run']} {split}")
-        non_embedding, total = parameter_counts(model, kind)
+        non_embedding, total = parameter_counts(model, model_type)
         last = r["evals"][-1]
         curve = [(e["train_seconds"], e["tokens"], val_bpb(e["val_loss"], r["meta"])) for e in r["evals"]]
-        rows.append({"run": r["run"], "model": paper(kind, vars(model.config)), "non_embedding": non_embedding,
+        rows.append({"run": r["run"], "model": paper(model_type, vars(model.config)), "non_embedding": non_embedding,
                      "parameters": total, "tokens": last["tokens"], "train_seconds": last["train_seconds"],
                      "tok_s": last["tokens"] / last["train_seconds"] if last["train_seconds"] else None,
                      "best_val_bpb": min(bpb for _, _, bpb in curve), "test_bpb": nll / math.log(2) / data_meta[
@@ -476,7 +477,7 @@ if __name__ == "__main__":
     seed = 1337  # which examples max_examples keeps, and which demonstrations each few-shot prompt draws
     # output and system
     out = ""  # the JSON file each run is appended to ("": eval.json beside the checkpoint, or in the current folder)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()  # 'cuda' if available, else 'mps' (Apple silicon), else 'cpu'
     dtype = "auto"  # bfloat16 on a GPU that has it, else float16 on GPU; float32 on CPU
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
@@ -495,8 +496,7 @@ if __name__ == "__main__":
 
     _, dtype, ctx = precision(device, dtype)
 
-    model, kind, meta, described = load_model(init_from)
-    source = init_from if train_gpt.is_published(init_from) else train_gpt.checkpoint_path(init_from)  # its file
+    model, model_type, meta, source, described = load_model(init_from)  # source: its file, or the weights' name
     if model.backwards and (lambada or choices or task):
         raise SystemExit(f"eval: {source} is a backward language model (it reads text right to left): LAMBADA, "
                          "multiple choice and few-shot prompts score what follows a context, so they need a forward "
@@ -509,7 +509,7 @@ if __name__ == "__main__":
     evaluations(out)  # a file this run cannot be added to: refused now, before the work
     model.to(device)
     encode, _ = get_tokenizer(meta)
-    if kind == "gpt":
+    if model_type == "gpt":
         block_size = block_size or model.config.block_size
         if block_size > model.config.block_size:
             raise SystemExit(f"config: block_size={block_size} is longer than the model's context "
@@ -520,9 +520,9 @@ if __name__ == "__main__":
     else:
         block_size = 0  # the LSTM has no window
     params = sum(p.numel() for p in model.parameters())
-    print(f"eval: {described} | {kind}{' (backward)' if model.backwards else ''}, {params / 1e6:.2f}M parameters | "
-          f"{meta['tokenizer']} tokenizer | {device} {dtype}"
-          + (f" | block_size {block_size}, stride {stride}" if kind == "gpt" else ""))
+    print(f"eval: {described} | {model_type}{' (backward)' if model.backwards else ''}, {params / 1e6:.2f}M "
+          f"parameters | {meta['tokenizer']} tokenizer | {device} {dtype}"
+          + (f" | block_size {block_size}, stride {stride}" if model_type == "gpt" else ""))
     rng = np.random.default_rng(seed)
 
     def subsample(records):
@@ -552,7 +552,8 @@ if __name__ == "__main__":
         tokens = load_split(dataset, split, data_meta)
         if model.backwards:  # it reads text right to left (ULMFiT §3.4): the same tokens, scored from the end
             tokens = tokens[::-1]
-        nll, n = perplexity(model, kind, tokens, block_size, stride, batch_size, device, ctx, f"{dataset} {split}")
+        nll, n = perplexity(model, model_type, tokens, block_size, stride, batch_size, device, ctx,
+                            f"{dataset} {split}")
         n_bytes = (data_meta["splits"][split] or {}).get("bytes")
         name = f"{dataset} {split}" + (" (backward)" if model.backwards else "")
         row = {"eval": name, "tokens": n, "ppl": math.exp(nll / n), "loss": nll / n}
@@ -576,8 +577,8 @@ if __name__ == "__main__":
         if not texts:
             raise SystemExit(f"eval: {path} holds no passages: LAMBADA's format is one {{\"text\": passage}} a line")
         texts = subsample(texts)
-        scores = score(model, kind, lambada_pairs(texts, lambda t: encoded(t, path)), block_size, batch_size, device,
-                       ctx, "lambada")
+        scores = score(model, model_type, lambada_pairs(texts, lambda t: encoded(t, path)), block_size, batch_size,
+                       device, ctx, "lambada")
         nll = -sum(s.sum() for s, _ in scores)
         results.append({"eval": "lambada", "examples": len(texts), **accuracy("acc", [ok for _, ok in scores]),
                         "ppl": math.exp(nll / len(texts))})  # per word, as GPT-2 reports it
@@ -587,7 +588,7 @@ if __name__ == "__main__":
         records = subsample(read_records(choices, True, "multiple_choice"))
         if not records:
             raise SystemExit(f"eval: {choices} holds no examples: one {{\"context\", \"choices\", \"label\"}} a line")
-        scores = score(model, kind, choice_pairs(records, lambda t: encoded(t, choices)), block_size, batch_size,
+        scores = score(model, model_type, choice_pairs(records, lambda t: encoded(t, choices)), block_size, batch_size,
                        device, ctx, os.path.basename(choices))
         results.append({"eval": os.path.basename(choices), "examples": len(records),
                         **choice_metrics(scores, records)})
@@ -624,7 +625,7 @@ if __name__ == "__main__":
             progress.done()
             if min(used) < k:
                 print(note.format(k, block_size, sum(u < k for u in used), len(used)) + f" (mean {np.mean(used):.1f})")
-            scores = score(model, kind, pairs, block_size, batch_size, device, ctx, f"{task} k={k}: scoring")
+            scores = score(model, model_type, pairs, block_size, batch_size, device, ctx, f"{task} k={k}: scoring")
             results.append({"eval": f"{task} {eval_split} k={k}", "examples": len(records),
                             **choice_metrics(scores, records), "shots_used": float(np.mean(used)),
                             "first_prompt": first})
@@ -653,7 +654,7 @@ if __name__ == "__main__":
             progress.done()
             if min(used) < k:
                 print(note.format(k, block_size, sum(u < k for u in used), len(used)) + f" (mean {np.mean(used):.1f})")
-            scores = score(model, kind, pairs, block_size, batch_size, device, ctx, f"{task} k={k}: scoring")
+            scores = score(model, model_type, pairs, block_size, batch_size, device, ctx, f"{task} k={k}: scoring")
             chosen = np.array([s.sum() for s, _ in scores]).reshape(-1, len(labels)).argmax(1)
             results.append({"eval": f"{task} {eval_split} k={k}", "examples": len(records),
                             **accuracy("acc", chosen == targets), "shots_used": float(np.mean(used)),
@@ -670,7 +671,7 @@ if __name__ == "__main__":
         metrics = "  ".join(f"{k} {r[k]:.4f}{errors[k]}" for k in shown)
         print(f"{r['eval']:<28} {size:>15,}  {metrics}")
     n = append_evaluation(out, {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": described, "model_type": kind,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": described, "model_type": model_type,
         "backwards": model.backwards, "parameters": params, "meta": {k: v for k, v in meta.items() if k != "vocab"},
         "config": config, "seconds": time.time() - t0, "results": results})
     print(f"wrote {out}: this run is evaluation {n} of the file ({time.time() - t0:.0f} s)")

@@ -7,7 +7,7 @@ $ python prepare.py wikitext103 --max_vocab 60000 && python train_lstm.py config
 $ python prepare.py trec --from ../shared/data/trec                                                 # the task
 $ python finetune.py config/ulmfit_trec.py                                    # LM fine-tuning, then classifier
 $ python finetune.py config/ulmfit_trec.py --gradual_unfreezing=False         # one of the paper's ablations
-$ python finetune.py config/ulmfit_trec.py --resume=True      # after Ctrl-C, SIGTERM or a kill: from latest.pt
+$ python finetune.py config/ulmfit_trec.py --init_from=resume  # after Ctrl-C, SIGTERM or a kill: from latest.pt
 $ echo "Who wrote Hamlet ?" | python finetune.py --mode=predict --out_dir=out-ulmfit-trec
 Switches for its ablations (§5): pretrained=False, lm_epochs=0, discriminative=False, schedule='constant' or
 'cosine', gradual_unfreezing=False, n_train=100 (low-shot), clf_ar_tar=False (no AR/TAR in the classifier).
@@ -29,11 +29,18 @@ $ python prepare.py rte --from ../shared/data/rte && python finetune.py config/g
 
 A run in progress keeps out_dir/latest.pt: the stage's model (the LM in LM fine-tuning, then the classifier), its
 optimizer, both generators and the position in the stage, saved every save_interval minutes, at the end of LM
-fine-tuning and of the last epoch, and at Ctrl-C or SIGTERM, after which --resume=True with the same settings
+fine-tuning and of the last epoch, and at Ctrl-C or SIGTERM, after which --init_from=resume with the same settings
 continues the run bit-exactly. A finished run holds lm.pt (ULMFiT), classifier.pt and log.jsonl.
+
+Each script says the same thing the same way: --init_from=MODEL (a run folder, a .pt file or published weights)
+starts from that model, in sample.py, eval.py and here; --init_from=resume continues the run in out_dir, here as in
+train_gpt.py and train_lstm.py (the model it started from is in its latest.pt's settings). --resume=True, the old
+spelling, still works for one release, with a note.
 """
 
+import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -48,12 +55,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import (EOS, FIELDS, UNK, Interrupt, Progress, get_tokenizer, load_task, lock_out_dir, read_records,
-                     timing, utf8)
-from train_gpt import (GPT, GPTConfig, checkpoint_path, is_published, load_checkpoint, model_from_checkpoint,
-                       to_cpu)
-from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, save_checkpoint,
-                        stlr, temporal_activation_regularization)
+from prepare import (EOS, FIELDS, UNK, Interrupt, Progress, check_record, get_tokenizer, load_checkpoint, load_task,
+                     lock_out_dir, read_records, save_checkpoint, timing, to_cpu, utf8)
+from train_gpt import GPT, GPTConfig, checkpoint_path, is_published, model_from_checkpoint
+from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, stlr,
+                        temporal_activation_regularization)
 
 # -----------------------------------------------------------------------------
 # text to token ids with a word vocabulary
@@ -124,11 +130,21 @@ def transfer_embedding(weight, bias, old_vocab, new_vocab):
     return new_weight, new_bias
 
 
-def task_lm(base_ckpt, texts, which, pretrained, max_vocab, min_freq, dropouts):
-    """The AWD-LSTM to fine-tune, as (model, model_args, vocabulary): base_ckpt's with the fine-tuning dropouts and
-    the vocabulary `which` names: 'pretrained', the LM's, or 'task', the words of texts (build_vocab; each known
-    word keeps its row, transfer_embedding); or with pretrained=False the same architecture freshly initialised, the
-    task's words then split as if no LM existed."""
+@dataclasses.dataclass
+class TaskLM:
+    """ULMFiT's LM for one task (task_lm): the AWD-LSTM, its model_args, its vocabulary and whether it reads right to
+    left (§3.4). Target LM fine-tuning trains it, lm.pt holds it, the classifier is built on its encoder."""
+    model: AWDLSTM
+    model_args: dict
+    vocab: list
+    backwards: bool
+
+
+def task_lm(base_ckpt, texts, which, pretrained, max_vocab, min_freq, dropouts, backwards):
+    """The AWD-LSTM to fine-tune, as a TaskLM: base_ckpt's with the fine-tuning dropouts and the vocabulary `which`
+    names: 'pretrained', the LM's, or 'task', the words of texts (build_vocab; each known word keeps its row,
+    transfer_embedding); or with pretrained=False the same architecture freshly initialised, the task's words then
+    split as if no LM existed."""
     old_vocab = base_ckpt["meta"]["vocab"]
     vocab = old_vocab if which == "pretrained" else build_vocab(texts, set(old_vocab) if pretrained else set(),
                                                                 max_vocab, min_freq)
@@ -141,18 +157,18 @@ def task_lm(base_ckpt, texts, which, pretrained, max_vocab, min_freq, dropouts):
                 state["encoder.weight"], state["decoder.bias"], old_vocab, vocab)
             state["decoder.weight"] = state["encoder.weight"]
         model.load_state_dict(state)
-    return model, model_args, vocab
+    return TaskLM(model, model_args, vocab, backwards)
 
 
-def ulmfit_examples(labelled, vocab, backwards, task):
+def ulmfit_examples(labelled, lm, task):
     """Each labelled split's documents as the classifier reads them ([ids] each, reversed for a backward LM), after a
-    line saying how much of the train split the vocabulary covers."""
-    stoi = {w: i for i, w in enumerate(vocab)}
-    examples = {split: [[ids] for ids in numericalize_all([r["text"] for r in records], stoi, backwards,
+    line saying how much of the train split the LM's vocabulary covers."""
+    stoi = {w: i for i, w in enumerate(lm.vocab)}
+    examples = {split: [[ids] for ids in numericalize_all([r["text"] for r in records], stoi, lm.backwards,
                                                           f"numericalising {task} {split}")]
                 for split, records in labelled.items()}
     unk = sum(ex[0].count(stoi[UNK]) for ex in examples["train"]) / sum(len(ex[0]) for ex in examples["train"])
-    print(f"vocabulary: {len(vocab):,} words; {unk:.1%} of the labelled train tokens are {UNK}")
+    print(f"vocabulary: {len(lm.vocab):,} words; {unk:.1%} of the labelled train tokens are {UNK}")
     return examples
 
 # -----------------------------------------------------------------------------
@@ -171,37 +187,40 @@ class PoolingClassifier(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm1d(e), nn.Dropout(dropout[0]), nn.Linear(e, hidden), nn.ReLU(),
                                   nn.BatchNorm1d(hidden), nn.Dropout(dropout[1]), nn.Linear(hidden, n_classes))
 
+    def chunks(self, sizes, L):
+        """BPT3C's plan for a batch of documents sizes tokens long (a list), padded to L: (start, end, cut, kept) per
+        chunk. Chunks are bptt long, and split where a document's kept part (its last max_len tokens) begins, cut
+        then saying that row's state is detached there; kept: whether any document keeps gradients in the chunk
+        (if none does, it runs without them). Without gradients, as in evaluation, there is nothing to cut."""
+        cuts = {n - self.max_len for n in sizes if n > self.max_len} if torch.is_grad_enabled() else set()
+        bounds = sorted(set(range(0, L, self.bptt)) | cuts | {L})
+        return [(start, end, start in cuts, any(n - self.max_len < end and start < n for n in sizes))
+                for start, end in zip(bounds, bounds[1:])]
+
     def features(self, idx, lengths):
         """Concat pooling [h_T, maxpool(H), meanpool(H)] (B, 3E) of right-padded documents idx (B, L), whose real
         lengths are `lengths` (B,), and the means AR and TAR scale (the LM's regularisers, kept for the classifier
         as in fastai's RNNRegularizer and ULMFiT's train_clas.py): of the squared dropped output at the positions
         that keep gradients, and of the squared change of the raw output between such neighbours.
-        BPT3C (§3.3): the batch is read in bptt-sized chunks with the hidden state carried, and only each
+        BPT3C (§3.3): the batch is read in chunks (see chunks) with the hidden state carried, and only each
         document's last max_len tokens keep gradients, counted from its own end (fastai pads at the front for
         this), so memory stays bounded (by max_len plus the spread of lengths in a batch, which length_batches
-        keeps small) however long a document is, while pooling still sees all of it. A chunk is split where a
-        document's kept part begins, and that row's state is detached there; a chunk where no document keeps
-        gradients runs without them. Padding comes after each document, so the (causal) LSTM's states at real
-        tokens never see it, and pooling masks it."""
+        keeps small) however long a document is, while pooling still sees all of it. Padding comes after each
+        document, so the (causal) LSTM's states at real tokens never see it, and pooling masks it."""
         B, L = idx.shape
         E = self.encoder.config.emb_size
         pos = torch.arange(L, device=idx.device)[None, :]
         mask = pos < lengths[:, None]  # (B, L): real tokens
         keep = mask & (pos >= lengths[:, None] - self.max_len)  # (B, L): real tokens that keep gradients
-        sizes = lengths.tolist()  # the chunk plan is made on the CPU
-        cuts = {n - self.max_len for n in sizes if n > self.max_len} if torch.is_grad_enabled() else set()  # where
-        # a document's kept part begins (without gradients, as in evaluation, there is nothing to cut)
-        bounds = sorted(set(range(0, L, self.bptt)) | cuts | {L})
         hidden = self.encoder.init_hidden(B)
         last = idx.new_zeros(B, E, dtype=torch.float)
         maxes = torch.full((B, E), float("-inf"), device=idx.device)
         sums = idx.new_zeros(B, E, dtype=torch.float)
-        ar_sum = tar_sum = 0.0
-        for start, end in zip(bounds, bounds[1:]):
-            if start in cuts:  # the rows whose kept part begins here: no gradient flows back past it
-                cut = (lengths - self.max_len == start)[None, :, None]
-                hidden = [(torch.where(cut, h.detach(), h), torch.where(cut, c.detach(), c)) for h, c in hidden]
-            kept = any(n - self.max_len < end and start < n for n in sizes)
+        ar_sum, tar_sum, previous = 0.0, 0.0, None  # previous: the last chunk's final states, TAR's neighbours
+        for start, end, cut, kept in self.chunks(lengths.tolist(), L):  # the plan is made on the CPU
+            if cut:  # the rows whose kept part begins here: no gradient flows back past it
+                rows = (lengths - self.max_len == start)[None, :, None]
+                hidden = [(torch.where(rows, h.detach(), h), torch.where(rows, c.detach(), c)) for h, c in hidden]
             with torch.set_grad_enabled(torch.is_grad_enabled() and kept):  # the sums below keep their graphs
                 hidden, raw_output, output = self.encoder.encode(idx[:, start:end], hidden)
             k = keep[:, start:end, None]  # (B, T, 1)
@@ -351,71 +370,90 @@ def lm_eval_loss(model, data, bptt, ctx):
     return loss_sum / (data.numel() - data.size(0))
 
 
-def fine_tune_lm(model, docs, eval_docs, eval_split, *, epochs, batch_size, bptt, lr_at, alpha, beta, optimizer,
-                 grad_clip, step, ctx, rng, log_json, safe_point, start=None):
-    """Target task LM fine-tuning (ULMFiT §3.2), run as pretraining was: docs, the task's documents as ids, as one
-    stream cut into batch_size contiguous rows read in variable-length BPTT windows with the state carried; the loss
-    plus AR and TAR. Step i's lr is lr_at(i, total steps) scaled by its window's length; step(optimizer, loss,
-    params, lr, grad_clip) applies it. The loss on eval_docs, the eval_split's, is printed and logged before
-    training and after each epoch. start: where a resumed run continues, latest.pt's position (epoch, pos,
-    iter_num, hidden, eval_loss). After each step that leaves its epoch unfinished, and after each epoch but the
-    last, safe_point gets the position a run continued from there would start at (hidden None: a fresh state); it
-    may save it, or exit. Returns (steps taken, the latest eval loss)."""
-    device = next(model.parameters()).device
+def lm_rows(lm, texts, batch_size, device):
+    """The texts as lm reads them (document_ids), one stream cut into batch_size contiguous rows, (B, N): row b is the
+    b-th slice of the text, as pretraining batchifies it; and the stream's length in tokens."""
+    docs = numericalize_all(texts, {w: i for i, w in enumerate(lm.vocab)}, lm.backwards, "numericalising the LM's text")
     stream = torch.tensor([i for ids in docs for i in ids], device=device)
     n_cols = len(stream) // batch_size
     if n_cols < 3:  # each row needs two inputs, as TAR does, and a target after them
         raise SystemExit(f"data: the task's training text ({len(stream)} tokens) is too short for "
                          f"lm_batch_size={batch_size}")
-    data = stream[:n_cols * batch_size].view(batch_size, n_cols)  # (B, N): row b is the b-th slice of the text
-    eval_data = torch.tensor([i for ids in eval_docs for i in ids], device=device)[None]  # (1, M): one stream
-    total_steps = epochs * math.ceil((n_cols - 1) / bptt)  # windows vary in length: the schedule ends about there
-    end = n_cols - 2  # windows start before this, so each has 2 inputs at least, as TAR needs
-    print(f"LM fine-tuning: {len(stream):,} tokens, {epochs} epochs", end="")
+    return stream[:n_cols * batch_size].view(batch_size, n_cols), len(stream)
+
+
+def lm_loss(model, window, hidden, alpha, beta, ctx):
+    """One BPTT window's loss, window (B, T + 1) holding the inputs and, shifted by one, the targets: cross-entropy
+    plus AR (alpha) on the dropped output and TAR (beta) on the raw one; and the state it leaves. The state comes in
+    detached: truncated BPTT keeps it, not its graph."""
+    hidden = [(h.detach(), c.detach()) for h, c in hidden]
+    with ctx:
+        logits, hidden, raw_output, output = model(window[:, :-1], hidden)
+        loss = (F.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten())
+                + activation_regularization(output.float(), alpha)
+                + temporal_activation_regularization(raw_output.float(), beta))
+    return loss, hidden
+
+
+def lm_checkpoint(lm, config, iter_num, eval_loss):
+    """lm.pt: the fine-tuned LM as an ordinary train_lstm.py checkpoint, so sample.py and eval.py read it (a backward
+    one as they read a backward LM); best_val_loss is the latest, as LM fine-tuning selects none."""
+    return dict(model=lm.model.state_dict(), model_args=lm.model_args, model_type="awd_lstm", config=config,
+                meta={"dataset": config["task"], "tokenizer": "word", "vocab_size": len(lm.vocab), "vocab": lm.vocab,
+                      "splits": {}},
+                iter_num=iter_num, best_val_loss=eval_loss, backwards=lm.backwards)
+
+
+def fine_tune_lm(lm, texts, eval_split, eval_docs, optimizer, run, start=None):
+    """Target task LM fine-tuning (ULMFiT §3.2) with the run's settings, as pretraining: texts, the task's documents,
+    in lm_batch_size rows (lm_rows) read in variable-length BPTT windows, the state carried; the loss plus AR and TAR;
+    the schedule's lr (peak lm_lr) scaled by each window's length. The loss on eval_docs (ids), the eval_split's, is
+    printed and logged before training and after each epoch. start: latest.pt's position (a resumed run) or None. The
+    loop's state, plain variables, is packed into latest.pt at each safe point; at the end lm.pt, then latest.pt."""
+    s, model = run.config, lm.model
+    epochs, bptt = s["lm_epochs"], s["bptt"]
+    data, n_tokens = lm_rows(lm, texts, s["lm_batch_size"], run.device)  # (B, N)
+    eval_data = torch.tensor([i for ids in eval_docs for i in ids], device=run.device)[None]  # (1, M): one stream
+    total_steps = epochs * math.ceil((data.size(1) - 1) / bptt)  # windows vary in length: the schedule ends about there
+    end = data.size(1) - 2  # windows start before this, so each has 2 inputs at least, as TAR needs
+    print(f"LM fine-tuning: {n_tokens:,} tokens, {epochs} epochs", end="")
     if start is None:
-        eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
+        eval_loss = lm_eval_loss(model, eval_data, bptt, run.ctx)
         print(f"; {eval_split} loss before {eval_loss:.4f}", end="")
-        log_json({"stage": "lm", "epoch": 0, f"{eval_split}_loss": eval_loss})
+        run.log({"stage": "lm", "epoch": 0, f"{eval_split}_loss": eval_loss})
         start = dict(epoch=1, pos=0, iter_num=0, hidden=None, eval_loss=eval_loss)
     print(flush=True)
     epoch, pos, iter_num, hidden, eval_loss = (start[k] for k in ("epoch", "pos", "iter_num", "hidden", "eval_loss"))
+
+    def checkpoint():  # latest.pt at a safe point: lm.pt's content, and the loop's state packed now
+        position = dict(epoch=epoch, pos=pos, iter_num=iter_num, hidden=hidden, eval_loss=eval_loss)
+        return {**lm_checkpoint(lm, s, iter_num, eval_loss), **run.state("lm", position, optimizer)}
+
     t_start, first = time.time(), (epoch - 1) * end + pos  # for the ETA: where this run began, in tokens per row
-    for epoch in range(epoch, epochs + 1):
-        hidden = model.init_hidden(batch_size) if hidden is None else hidden
+    while epoch <= epochs:
+        hidden = model.init_hidden(data.size(0)) if hidden is None else hidden
         progress = Progress(end - pos, f"LM epoch {epoch}")  # in tokens per row
         while pos < end:
-            seq_len = min(bptt_length(bptt, rng), n_cols - 1 - pos)
-            lr = lr_at(min(iter_num, total_steps), total_steps) * seq_len / bptt  # AWD-LSTM's per-window scaling
-            hidden = [(h.detach(), c.detach()) for h, c in hidden]  # truncated BPTT: keep the state, not its graph
-            with ctx:
-                logits, hidden, raw_output, output = model(data[:, pos:pos + seq_len], hidden)
-                y = data[:, pos + 1:pos + 1 + seq_len]
-                loss = (F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-                        + activation_regularization(output.float(), alpha)
-                        + temporal_activation_regularization(raw_output.float(), beta))
-            step(optimizer, loss, model.parameters(), lr, grad_clip)
+            seq_len = min(bptt_length(bptt, run.rng), data.size(1) - 1 - pos)
+            lr = schedule_lr(s["schedule"], min(iter_num, total_steps), total_steps, s["lm_lr"], s["cut_frac"],
+                             s["stlr_ratio"]) * seq_len / bptt  # AWD-LSTM's per-window scaling
+            loss, hidden = lm_loss(model, data[:, pos:pos + seq_len + 1], hidden, s["alpha"], s["beta"], run.ctx)
+            run.step(optimizer, loss, model.parameters(), lr, s["lm_grad_clip"])
             pos, iter_num = pos + seq_len, iter_num + 1
             progress.update(seq_len)
             if pos < end:
-                safe_point(dict(epoch=epoch, pos=pos, iter_num=iter_num, hidden=hidden, eval_loss=eval_loss))
+                run.safe_point(checkpoint, f"in LM fine-tuning epoch {epoch}, step {iter_num}")
         progress.done()
-        eval_loss = lm_eval_loss(model, eval_data, bptt, ctx)
+        eval_loss = lm_eval_loss(model, eval_data, bptt, run.ctx)
         print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {eval_loss:.4f} | ppl "
               f"{math.exp(eval_loss):.1f} | " + timing(time.time() - t_start, epoch * end - first,
                                                        epochs * end - first), flush=True)
-        log_json({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": eval_loss})
-        pos, hidden = 0, None
-        if epoch < epochs:
-            safe_point(dict(epoch=epoch + 1, pos=0, iter_num=iter_num, hidden=None, eval_loss=eval_loss))
-    return iter_num, eval_loss
-
-
-def lm_checkpoint(model, model_args, task, vocab, config, iter_num, eval_loss, backwards):
-    """lm.pt: the fine-tuned LM as an ordinary train_lstm.py checkpoint, so sample.py and eval.py read it (a backward
-    one as they read a backward LM); best_val_loss is the latest, as LM fine-tuning selects none."""
-    return dict(model=model.state_dict(), model_args=model_args, model_type="awd_lstm", config=config,
-                meta={"dataset": task, "tokenizer": "word", "vocab_size": len(vocab), "vocab": vocab, "splits": {}},
-                iter_num=iter_num, best_val_loss=eval_loss, backwards=backwards)
+        run.log({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": eval_loss})
+        epoch, pos, hidden = epoch + 1, 0, None
+        if epoch <= epochs:
+            run.safe_point(checkpoint, f"in LM fine-tuning epoch {epoch}, step {iter_num}")
+    run.save(os.path.join(run.out_dir, "lm.pt"), lm_checkpoint(lm, s, iter_num, eval_loss))
+    run.safe_point(checkpoint, "after LM fine-tuning", force=True)
 
 # -----------------------------------------------------------------------------
 # GPT-1's task fine-tuning (Radford et al. 2018, §3.3): one pretrained model, inputs rewritten per task type
@@ -558,13 +596,24 @@ def collate_sequences(examples, device):
 CLASSIFIERS = {"ulmfit_classifier": "awd_lstm", "gpt_classifier": "gpt"}  # a checkpoint's model_type: its base's
 
 
+@dataclasses.dataclass
+class Recipe:
+    """What each recipe's setup hands the shared task loop: the classifier, its layer groups (lowest first, for
+    discriminative lrs and gradual unfreezing), each labelled split's examples as it reads them (lists of token
+    sequences), and extra: what classifier.pt holds for the recipe besides the weights (classifier_checkpoint)."""
+    clf: nn.Module
+    groups: list
+    examples: dict
+    extra: dict
+
+
 def classifier_from_checkpoint(ckpt):
-    """A finetune.py classifier from its checkpoint: (classifier, family of its base model, task type,
+    """A finetune.py classifier from its checkpoint: (classifier, model_type of its base model, task type,
     encode_example), where encode_example(record) gives the token sequences the classifier reads, made with the
     vocabulary and direction (ULMFiT) or tokenizer, special tokens and block_size (GPT-1) its training saved."""
-    family = CLASSIFIERS[ckpt["model_type"]]
+    model_type = CLASSIFIERS[ckpt["model_type"]]
     task_type = ckpt.get("task_type", "classification")  # classifiers from before GPT-1's recipe name none
-    if family == "awd_lstm":
+    if model_type == "awd_lstm":
         clf = PoolingClassifier(AWDLSTM(LSTMConfig(**ckpt["model_args"])), len(ckpt["labels"]), **ckpt["head_args"])
         stoi = {w: i for i, w in enumerate(ckpt["vocab"])}
         backwards = ckpt.get("backwards", False)  # absent in forward classifiers' checkpoints
@@ -580,7 +629,7 @@ def classifier_from_checkpoint(ckpt):
         def encode_example(record):
             return transform(record, task_type, encode, special, block_size)
     clf.load_state_dict(ckpt["model"])
-    return clf, family, task_type, encode_example
+    return clf, model_type, task_type, encode_example
 
 
 def classifier_checkpoint(clf, labels, task_type, config, extra):
@@ -615,9 +664,9 @@ def ensemble_partner(folder, task_type, labels, device):
 def classifier_outputs(ckpt, records, batch_size, device, ctx, where):
     """A saved classifier's outputs (class or choice probabilities, or scores for regression) on raw records, each
     encoded as that classifier reads text."""
-    clf, family, task_type, encode_example = classifier_from_checkpoint(ckpt)
+    clf, model_type, task_type, encode_example = classifier_from_checkpoint(ckpt)
     examples = encode_records(records, encode_example, where)
-    return predict(clf.to(device), family, task_type, examples, batch_size, device, ctx)
+    return predict(clf.to(device), model_type, task_type, examples, batch_size, device, ctx)
 
 
 def encode_records(records, encode_example, where, what=None):
@@ -636,10 +685,10 @@ def encode_records(records, encode_example, where, what=None):
     return examples
 
 
-def model_inputs(family, batch, device):
+def model_inputs(model_type, batch, device):
     """A batch of examples (each a list of token sequences: one for the LSTM) as the classifier's arguments."""
     idx, lengths = collate_sequences(batch, device)
-    return (idx[:, 0], lengths[:, 0]) if family == "awd_lstm" else (idx, lengths)
+    return (idx[:, 0], lengths[:, 0]) if model_type == "awd_lstm" else (idx, lengths)
 
 
 def decisions(outputs, task_type):
@@ -648,14 +697,14 @@ def decisions(outputs, task_type):
 
 
 @torch.no_grad()
-def predict(clf, family, task_type, examples, batch_size, device, ctx, what=None):
+def predict(clf, model_type, task_type, examples, batch_size, device, ctx, what=None):
     """Each example's class (or choice) probabilities, or its score for regression, in input order. With what, a long
     pass shows its progress under that name (never in predict mode, whose output is the labels)."""
     clf.eval()
     outputs, progress = [None] * len(examples), Progress(len(examples), what) if what else None
     for b in length_batches([max(map(len, ex)) for ex in examples], batch_size):
         with ctx:
-            out = clf(*model_inputs(family, [examples[i] for i in b], device)).float().cpu()
+            out = clf(*model_inputs(model_type, [examples[i] for i in b], device)).float().cpu()
         out = out[:, 0] if task_type == "regression" else F.softmax(out, dim=-1)
         for i, o in zip(b, out):
             outputs[i] = o
@@ -673,16 +722,16 @@ def task_loss(task_type, out, y):
     return F.cross_entropy(out.float(), torch.tensor(y, device=out.device))
 
 
-def training_loss(clf, family, task_type, batch, y, device, lm_coef=0.0, alpha=0.0, beta=0.0):
+def training_loss(clf, model_type, task_type, batch, y, device, lm_coef=0.0, alpha=0.0, beta=0.0):
     """A batch's loss, and its parts to log ({name: value}) or None: the task loss, plus for a GPT lm_coef times the
     LM loss on the same sequences (GPT-1 eq. 5: L3 = L2 + lambda * L1), for an AWD-LSTM alpha times AR and beta
     times TAR on its encoder (as fastai's RNNRegularizer and ULMFiT's train_clas.py)."""
-    inputs = model_inputs(family, batch, device)
-    if family == "gpt" and lm_coef:
+    inputs = model_inputs(model_type, batch, device)
+    if model_type == "gpt" and lm_coef:
         out, lm_loss = clf(*inputs, with_lm=True)
         task_part = task_loss(task_type, out, y)
         return task_part + lm_coef * lm_loss, {"task_loss": task_part.item(), "lm_loss": lm_loss.item()}
-    if family == "awd_lstm" and (alpha or beta):
+    if model_type == "awd_lstm" and (alpha or beta):
         out, ar, tar = clf(*inputs, with_reg=True)
         task_part, reg = task_loss(task_type, out, y), alpha * ar + beta * tar
         return task_part + reg, {"task_loss": task_part.item(), "ar_tar": reg.item()}
@@ -690,17 +739,31 @@ def training_loss(clf, family, task_type, batch, y, device, lm_coef=0.0, alpha=0
 
 
 def read_new_records(path, task_type):
-    """The examples predict mode labels: records with the task's fields from a .jsonl file, or for classification
-    one text per line of a text file or of stdin (path -)."""
-    if path != "-" and path.endswith(".jsonl"):
+    """The examples predict mode labels, in the formats `prepare.py task` reads: records with the task's fields from
+    a .jsonl file; for classification also a .csv file whose header row names a text column (the others, a label
+    among them, are ignored), or one text per line of any other file or of stdin (path -)."""
+    if os.path.isdir(path):
+        raise SystemExit(f"predict: {path} is a folder: give a .txt, .csv or .jsonl file, or - for stdin")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".jsonl":
         return read_records(path, labelled=False, task_type=task_type)
     if task_type != "classification":
         raise SystemExit(f"predict: a {task_type} model reads .jsonl records with fields "
-                         f"{', '.join(FIELDS[task_type])}; plain lines are only for classification")
+                         f"{', '.join(FIELDS[task_type])}; plain lines and CSV are only for classification")
     if path != "-" and not os.path.isfile(path):
-        raise SystemExit(f"predict: no such file: {path} (give a .txt or .jsonl file, or - for stdin)")
+        raise SystemExit(f"predict: no such file: {path} (give a .txt, .csv or .jsonl file, or - for stdin)")
     with open(0 if path == "-" else path, "rb") as f:
-        return [{"text": line} for line in utf8(f.read(), path).split("\n") if line.strip()]
+        text = utf8(f.read(), "standard input" if path == "-" else path).removeprefix("\ufeff")
+    if ext != ".csv":
+        return [{"text": line} for line in text.split("\n") if line.strip()]
+    rows = csv.DictReader(io.StringIO(text, newline=""))  # the header row names the columns: it is never labelled
+    try:
+        if "text" not in (rows.fieldnames or ()):
+            raise SystemExit(f"predict: {path} needs a header row naming a text column (it has "
+                             f"{', '.join(rows.fieldnames or ()) or 'none'}), as `prepare.py task` reads CSV")
+        return [check_record(row, f"{path} line {rows.line_num}", False, {}) for row in rows]
+    except csv.Error as e:  # a field over csv.field_size_limit(), 131,072 characters; line_num: lines read
+        raise SystemExit(f"predict: {path} line {rows.line_num + 1} is not valid CSV ({e})") from None
 
 
 def prediction_line(record, output, decision, task_type, labels):
@@ -725,7 +788,7 @@ def label_new_examples(out_dir, ensemble, path, batch_size, device, ctx):
         given = "stdin" if path == "-" else path
         raise SystemExit(f"predict: nothing to label: {given} holds no examples; give one text per line on stdin "
                          f"(echo \"Who wrote Hamlet ?\" | python finetune.py --mode=predict --out_dir={out_dir}) or a "
-                         ".txt or .jsonl file with --input=FILE")
+                         ".txt, .csv or .jsonl file with --input=FILE")
     outputs = sum(classifier_outputs(ckpt, new_records, batch_size, device, ctx, "predict:")
                   for ckpt in members) / len(members)
     for record, output, decision in zip(new_records, outputs, decisions(outputs, task_type)):
@@ -775,7 +838,7 @@ def final_report(task_type, labels, targets, named_outputs):
     return final
 
 
-def final_evaluation(clf, family, task_type, labels, labelled, examples, targets, name, partner, batch_size, device,
+def final_evaluation(clf, model_type, task_type, labels, labelled, examples, targets, name, partner, batch_size, device,
                      ctx, interrupt):
     """The final model, called name, on every labelled held-out split (no selection on test: the last epoch is
     reported); with partner, an ensemble's (out_dir, classifier checkpoint), the other classifier too (it reads the
@@ -787,12 +850,12 @@ def final_evaluation(clf, family, task_type, labels, labelled, examples, targets
     def stop():
         if interrupt.pressed:
             interrupt.exit("interrupted in the final evaluation: the trained classifier is saved; evaluate it with "
-                           "the same settings and --resume=True")
+                           "the same settings and --init_from=resume")
 
     held_out = [split for split in ("val", "test") if split in examples]
     outputs, other = {}, {}
     for split in held_out:
-        outputs[split] = predict(clf, family, task_type, examples[split], batch_size, device, ctx, f"final {split}")
+        outputs[split] = predict(clf, model_type, task_type, examples[split], batch_size, device, ctx, f"final {split}")
         stop()
         if partner:
             other[split] = classifier_outputs(partner[1], labelled[split], batch_size, device, ctx,
@@ -838,48 +901,50 @@ def task_data(task, n_train, rng):
 
 
 def pretrained_base(init_from, task, task_type, lm_epochs):
-    """(family, base checkpoint, whether it is a backward LM) for init_from, checked before anything is written:
+    """(model_type, base checkpoint, whether it is a backward LM) for init_from, checked before anything is written:
     the model's type picks the recipe, ULMFiT's for an AWD-LSTM ("awd_lstm"), GPT-1's for a GPT ("gpt": a
     train_gpt.py checkpoint, or published weights, for which the checkpoint is None)."""
     if is_published(init_from):  # OpenAI's GPT-1/GPT-2 weights
         return "gpt", None, False
     path = checkpoint_path(init_from)  # a run folder: its best.pt, else its latest.pt
     ckpt = load_checkpoint(path, "cpu", model_type=None)
-    family = ckpt.get("model_type", "gpt")
-    if family == "awd_lstm":
+    model_type = ckpt.get("model_type", "gpt")
+    if model_type == "awd_lstm":
         if task_type != "classification":
             raise SystemExit(f"finetune: ULMFiT's classifier reads one text; {task} is a {task_type} task: "
                              "fine-tune a GPT (init_from a train_gpt.py checkpoint) for it")
         if ckpt["meta"]["tokenizer"] != "word" or ckpt["meta"]["vocab"][:2] != [EOS, UNK]:
             raise SystemExit(f"finetune: {path} was trained on a {ckpt['meta']['tokenizer']} vocabulary; ULMFiT "
                              "reads words: pretrain on word-level data (prepare.py's word tokenizer)")
-    elif family != "gpt":
-        raise SystemExit(f"finetune: {path} holds a {family} model; init_from takes a language model: a "
+    elif model_type != "gpt":
+        raise SystemExit(f"finetune: {path} holds a {model_type} model; init_from takes a language model: a "
                          "train_lstm.py or train_gpt.py checkpoint or out_dir")
     elif lm_epochs:
         raise SystemExit("finetune: lm_epochs is ULMFiT's LM fine-tuning stage; GPT-1 trains the LM loss alongside "
                          "the task instead (lm_coef): set lm_epochs=0, or continue pretraining with train_gpt.py")
-    return family, ckpt, family == "awd_lstm" and ckpt.get("backwards", False)  # a backward LM reads right to left
+    return model_type, ckpt, model_type == "awd_lstm" and ckpt.get("backwards", False)  # backward: reads right to left
 
 
-# settings a resumed run may change: they say where and how often to save, not what is computed
-RESUME_FREE = ("out_dir", "resume", "save_interval")
+# settings a resumed run may change: they say where and how often to save, not what is computed; init_from is
+# 'resume' itself (the model the run started from is in latest.pt's settings)
+RESUME_FREE = ("out_dir", "init_from", "resume", "save_interval")
 
 
 def start_run(out_dir, resume, config):
     """Lock out_dir for this run (a folder a live run holds is refused, naming it) and return latest.pt's checkpoint
-    for a resumed run (resume=True), refused unless written with the same settings, or None for a new run, which
+    for a resumed run (init_from=resume), refused unless written with the same settings, or None for a new run, which
     never overwrites an earlier run's: a folder holding an unfinished run (latest.pt), a classifier or a fine-tuned
     LM is refused. Each refusal is one line saying what to do instead. A new run removes a log without a checkpoint
     (a run that never got going)."""
     latest, clf, lm = (os.path.join(out_dir, name) for name in ("latest.pt", "classifier.pt", "lm.pt"))
     if resume and not os.path.isdir(out_dir):
-        raise SystemExit(f"resume: there is no {out_dir} to continue: start the run without --resume")
+        raise SystemExit(f"resume: there is no {out_dir} to continue: start the run with --init_from=MODEL, the "
+                         "model to fine-tune")
     lock_out_dir(out_dir)
     if resume:
         if not os.path.exists(latest):
             why = f"its run is finished ({clf}): label examples with --mode=predict" if os.path.exists(clf) else (
-                "its run never saved one: start it again without --resume")
+                "its run never saved one: start it again with --init_from=MODEL, the model to fine-tune")
             raise SystemExit(f"resume: {out_dir} holds no latest.pt to continue from; {why}")
         ckpt = load_checkpoint(latest, "cpu", model_type=None)
         for key, value in config.items():
@@ -888,8 +953,8 @@ def start_run(out_dir, resume, config):
                                  f"settings say {value!r}: resume with the settings of the run you continue")
         return ckpt
     if os.path.exists(latest):
-        raise SystemExit(f"{out_dir} holds an unfinished run ({latest}): continue it with --resume=True, or choose "
-                         f"another --out_dir, or delete {out_dir}")
+        raise SystemExit(f"{out_dir} holds an unfinished run ({latest}): continue it with --init_from=resume, or "
+                         f"choose another --out_dir, or delete {out_dir}")
     if os.path.exists(clf):
         raise SystemExit(f"{out_dir} already holds a classifier ({clf}): choose another --out_dir, delete it, "
                          f"or label examples with it: --mode=predict")
@@ -899,32 +964,6 @@ def start_run(out_dir, resume, config):
     if os.path.exists(os.path.join(out_dir, "log.jsonl")):
         os.remove(os.path.join(out_dir, "log.jsonl"))
     return None
-
-
-def run_state(stage, position, optimizer, scaler, rng, device):
-    """What latest.pt adds to a stage's checkpoint (lm.pt's or classifier.pt's) so that the run continues from it
-    bit-exactly: the stage ('lm' or 'classifier'), the optimizer, the GradScaler, both generators (torch's: dropout
-    masks and initialisations; numpy's: BPTT lengths and batch orders) and the loop's position in the stage."""
-    rngs = {"torch": torch.get_rng_state(), "numpy": json.dumps(rng.bit_generator.state)}
-    if device.startswith("cuda"):
-        rngs["cuda"] = torch.cuda.get_rng_state(device)
-    return dict(stage=stage, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), rng=rngs,
-                position=to_cpu(position))
-
-
-def restore_run(ckpt, model, optimizer, scaler, rng, device):
-    """Put back what run_state saved (and the model's weights); returns the position, its tensors on device."""
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scaler.load_state_dict(ckpt["scaler"])
-    rng.bit_generator.state = json.loads(ckpt["rng"]["numpy"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if device.startswith("cuda") and "cuda" in ckpt["rng"]:
-        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-    position = ckpt["position"]
-    if position.get("hidden") is not None:
-        position["hidden"] = [(h.to(device), c.to(device)) for h, c in position["hidden"]]
-    return position
 
 
 def resumed_from(ckpt):
@@ -939,43 +978,98 @@ def resumed_from(ckpt):
             else f"the start of classifier epoch {p['epoch']}")
 
 
-class SafePoints:
-    """Where a run may stop and later continue bit-exactly: after each step that leaves its epoch unfinished and after
-    each evaluation. There latest.pt is written every `interval` minutes (0: never on a clock), when asked (force),
-    and after a signal (Ctrl-C or SIGTERM, interrupt.pressed), after which the run exits saying how to continue."""
+class Run:
+    """What both stages of a run share, each calling it the same way: the settings (config), device, precision and
+    numpy generator; out_dir's log; the optimizer step; and the safe points, where the run may stop and later continue
+    bit-exactly: after each step that leaves its epoch unfinished and after each evaluation. There latest.pt is
+    written every save_interval minutes (0: never on a clock), when asked (force), and after Ctrl-C or SIGTERM (a
+    scheduler's stop), caught from the run's start: the current step finishes, latest.pt is saved and the run exits
+    130 or 143 saying how to continue; a second signal quits at once."""
 
-    def __init__(self, path, interval, interrupt):
-        self.path, self.interval, self.interrupt, self.saved = path, interval, interrupt, time.time()
+    def __init__(self, config, device, ctx, scaler, rng, wandb=None):
+        self.config, self.device, self.ctx, self.scaler, self.rng, self.wandb = config, device, ctx, scaler, rng, wandb
+        self.out_dir, self.interval = config["out_dir"], config["save_interval"]
+        self.latest = os.path.join(self.out_dir, "latest.pt")
+        self.interrupt = Interrupt("saving latest.pt after this step")
+        self.saved = time.time()
 
-    def __call__(self, checkpoint, where, force=False):
-        """checkpoint(): the dict to save, built only when it is; where: the run's place, for the lines it prints."""
+    def log(self, record):
+        """One line of out_dir/log.jsonl; with wandb, a stage record's numbers too, as stage/key (lm/loss, classifier/
+        loss, final/test_accuracy...)."""
+        with open(os.path.join(self.out_dir, "log.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.wandb and "stage" in record:
+            self.wandb.log({f"{record['stage']}/{k}": v for k, v in record.items() if isinstance(v, (int, float))})
+
+    def step(self, optimizer, loss, params, lr, clip):
+        """optimizer_step with this run's GradScaler and signal handlers."""
+        optimizer_step(optimizer, loss, params, lr, clip, self.scaler, self.interrupt)
+
+    def safe_point(self, checkpoint, where, force=False):
+        """A safe point: latest.pt if it is due. checkpoint(): the dict to save, built only when it is (the stage's
+        lm.pt or classifier.pt content plus state()); where: the run's place, for the lines it prints."""
         due = self.interval and time.time() - self.saved >= 60 * self.interval
         if not (force or due or self.interrupt.pressed):
             return
-        save_checkpoint(self.path, checkpoint())
+        self.save(self.latest, checkpoint())
         self.saved = time.time()
         if self.interrupt.pressed:
-            self.interrupt.exit(f"interrupted {where}: saved {self.path}; continue with the same settings and "
-                                "--resume=True")
-        print(f"saved {self.path} ({where})", flush=True)
+            self.interrupt.exit(f"interrupted {where}: saved {self.latest}; continue with the same settings and "
+                                "--init_from=resume")
+        print(f"saved {self.latest} ({where})", flush=True)
+
+    def save(self, path, ckpt):
+        """save_checkpoint: whole or not at all; a write that fails stops the run in one line, the handlers put back."""
+        try:
+            save_checkpoint(path, ckpt)
+        except SystemExit:
+            self.interrupt.restore()
+            raise
+
+    def state(self, stage, position, optimizer):
+        """What latest.pt adds to a stage's checkpoint so that the run continues from it bit-exactly: the stage ('lm'
+        or 'classifier'), the optimizer, the GradScaler, both generators (torch's: dropout masks and initialisations;
+        numpy's: BPTT lengths and batch orders) and the loop's position in the stage."""
+        rngs = {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)}
+        if self.device.startswith("cuda"):
+            rngs["cuda"] = torch.cuda.get_rng_state(self.device)
+        return dict(stage=stage, optimizer=optimizer.state_dict(), scaler=self.scaler.state_dict(), rng=rngs,
+                    position=to_cpu(position))
+
+    def restore(self, ckpt, model, optimizer):
+        """Put back what state() saved (and the model's weights); returns the position, its tensors on the device."""
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.rng.bit_generator.state = json.loads(ckpt["rng"]["numpy"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if self.device.startswith("cuda") and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)
+        position = ckpt["position"]
+        if position.get("hidden") is not None:
+            position["hidden"] = [(h.to(self.device), c.to(self.device)) for h, c in position["hidden"]]
+        return position
 
 # -----------------------------------------------------------------------------
 
 
 if __name__ == "__main__":
-    from prepare import check_settings, code_version, configure, precision
+    from prepare import check_settings, code_version, configure, default_device, precision
 
     # default settings: ULMFiT's (§4), fine-tuning its WikiText-103 LM on TREC-6; config/gpt1_*.py hold GPT-1's
     _before = set(globals())
     # both recipes: I/O
     out_dir = "out-ulmfit-trec"
     mode = "train"  # 'train', or 'predict': label the examples in `input` with out_dir/classifier.pt
-    input = "-"  # predict: a .jsonl file with the task's fields, a .txt file (one text per line), or - for stdin
+    input = "-"  # predict: a .jsonl file with the task's fields, a .csv with a text column, one text a line, - stdin
     ensemble = ""  # another run's out_dir, same task: its probabilities are averaged with this one's (§3.4)
-    init_from = "out-ulmfit-wt103"  # the pretrained LM: an out_dir or .pt file, or openai-gpt, gpt2, gpt2-medium...
+    init_from = "out-ulmfit-wt103"  # the pretrained LM: an out_dir, a .pt, gpt2...; 'resume' continues out_dir's run
     pretrained = True  # False: the same architecture, freshly initialised (the paper's "no pretraining" ablation)
-    resume = False  # continue out_dir's unfinished run from its latest.pt, with the settings it was started with
+    resume = False  # continue out_dir's unfinished run from its latest.pt: the old --init_from=resume, for one release
     save_interval = 10.0  # minutes between saves of latest.pt (0: only at each stage's end, Ctrl-C and SIGTERM)
+    wandb_log = False  # each log.jsonl record's numbers to Weights & Biases too (lm/loss...); `pip install wandb`
+    wandb_project = "origins"
+    wandb_run_name = "finetune"
     # both recipes: data
     task = "trec"  # prepared by prepare.py into data/TASK/{train,test,...}.jsonl and task.json
     n_train = 0  # labelled training examples drawn at random (0: all), for the low-shot experiment (ULMFiT §5)
@@ -995,7 +1089,7 @@ if __name__ == "__main__":
     weight_decay = 0.01  # decoupled (AdamW) as fastai and GPT-1 (w=0.01); here on biases and norms too, for brevity
     grad_clip = 25.0  # the task stage's total-norm clip: fastai's train_clas.py (the paper gives none); GPT-1: 1
     # both recipes: system
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()  # 'cuda' if available, else 'mps' (Apple silicon), else 'cpu'
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
     seed = 1337
     # ULMFiT: the vocabulary
@@ -1054,27 +1148,40 @@ if __name__ == "__main__":
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)  # n_train's draw, BPTT lengths, batch orders
-    latest_path, clf_path, lm_path = (os.path.join(out_dir, name) for name in ("latest.pt", "classifier.pt", "lm.pt"))
 
     # predict: label new examples with a trained classifier, or the average of two (ensemble); writes nothing
     if mode == "predict":
         label_new_examples(out_dir, ensemble, input, batch_size, device, ctx)
         sys.exit(0)
 
+    if wandb_log:
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
+
     # data: the task's splits, with n_train labelled examples drawn for training; an ensemble's other classifier
     task_type, labels, splits, labelled, eval_split, targets = task_data(task, n_train, rng)
     partner = ensemble_partner(ensemble, task_type, labels, "cpu") if ensemble else None  # checked before training
 
     # the pretrained model's type picks the recipe (both checked here, before anything is written); then out_dir,
-    # locked for this run: a new run, or the unfinished one to continue from latest.pt, at its stage
-    family, base_ckpt, backwards = pretrained_base(init_from, task, task_type, lm_epochs)
-    ckpt = start_run(out_dir, resume, config)
-    stage = ckpt["stage"] if ckpt else "lm" if family == "awd_lstm" and lm_epochs else "classifier"
+    # locked for this run: a new run, or the unfinished one to continue from latest.pt, at its stage. A resumed run
+    # locks and reads out_dir first: latest.pt's settings name the model it started from
+    if resume:
+        print("note: --resume=True is finetune.py's old spelling of --init_from=resume, gone in the next release")
+        init_from = "resume"
+    ckpt = start_run(out_dir, True, config) if init_from == "resume" else None
+    if ckpt:
+        init_from = config["init_from"] = ckpt["config"]["init_from"]
+    model_type, base_ckpt, backwards = pretrained_base(init_from, task, task_type, lm_epochs)
+    if not ckpt:
+        start_run(out_dir, False, config)
+    stage = ckpt["stage"] if ckpt else "lm" if model_type == "awd_lstm" and lm_epochs else "classifier"
 
-    def log_json(record):
-        with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
-
+    # the run's log, optimizer step, generators and safe points, the same for both stages (Run). From here Ctrl-C or
+    # SIGTERM finishes the current step, saves latest.pt and exits; latest.pt is saved every save_interval minutes
+    # too, and at the end of each stage
+    run = Run(config, device, ctx, scaler, rng, wandb if wandb_log else None)
     version = code_version()
     print(f"origins finetune.py @ {version} | torch {torch.__version__} | {device} {dtype} | task {task} "
           f"({task_type}): {len(labelled['train']):,} labelled train examples | init_from {init_from}"
@@ -1082,130 +1189,113 @@ if __name__ == "__main__":
     print("config: " + json.dumps(config))
     resumed = resumed_from(ckpt) if ckpt else None
     if resumed:
-        print(f"resumed from {resumed} of {latest_path}")
-    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
-              "resumed_from": resumed})
+        print(f"resumed from {resumed} of {run.latest}")
+    run.log({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
+             "resumed_from": resumed})
+    if wandb_log:
+        wandb.init(project=wandb_project, name=wandb_run_name, config=config)
+    factor = lr_factor if discriminative else 1.0  # between layer groups' lrs (§3.2); 1: one lr for all
 
-    # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save latest.pt, exit 130 or 143; a second one
-    # quits at once. latest.pt is saved every save_interval minutes too, and at the end of each stage
-    interrupt = Interrupt("saving latest.pt after this step")
-    safe_point = SafePoints(latest_path, save_interval, interrupt)
-    step = partial(optimizer_step, scaler=scaler, interrupt=interrupt)
-    factor = lr_factor if discriminative else 1.0
-
-    if family == "awd_lstm":
-        # ULMFiT: sets clf, groups, examples and extra (the checkpoint's recipe part) for the shared loop: the LM,
-        # target LM fine-tuning, the classifier. A backward LM (§3.4) reads every document right to left throughout
+    # the recipe the pretrained model's type picks; each branch ends in the value the shared loop takes (Recipe)
+    if model_type == "awd_lstm":
+        # ULMFiT: the task's LM; target LM fine-tuning (§3.2) unless the run is past it; the classifier on its
+        # encoder (§3.3). A backward LM (§3.4) reads every document right to left throughout
         lm_docs = lm_corpus(splits, lm_texts)  # all the training text, labelled or not (or every split's)
-        model, model_args, vocab_list = task_lm(base_ckpt, lm_docs, vocab, pretrained, max_vocab, min_freq, dict(
+        lm = task_lm(base_ckpt, lm_docs, vocab, pretrained, max_vocab, min_freq, dict(
             dropout_emb=dropout_emb, dropout_in=dropout_in, dropout_hidden=dropout_hidden, dropout_out=dropout_out,
-            weight_drop=weight_drop))
-        model, base_ckpt = model.to(device), None  # the model holds the weights now
-        examples = ulmfit_examples(labelled, vocab_list, backwards, task)
-        if stage == "lm":  # target LM fine-tuning (§3.2), saved as lm.pt, then latest.pt at the classifier's start
-            stoi = {w: i for i, w in enumerate(vocab_list)}
-            docs = numericalize_all(lm_docs, stoi, backwards, "numericalising the LM's text")
-            lm_optimizer = make_optimizer(lm_groups(model), factor, (beta1, beta2), weight_decay)
-            start = restore_run(ckpt, model, lm_optimizer, scaler, rng, device) if ckpt else None
-
-            def lm_safe_point(position, force=False):
-                e, it, loss = position["epoch"], position["iter_num"], position["eval_loss"]
-                safe_point(lambda: {**lm_checkpoint(model, model_args, task, vocab_list, config, it, loss, backwards),
-                                    **run_state("lm", position, lm_optimizer, scaler, rng, device)},
-                           f"in LM fine-tuning epoch {e}, step {it}" if e <= lm_epochs else "after LM fine-tuning",
-                           force)
-
-            lm_iters, lm_loss = fine_tune_lm(
-                model, docs, [ex[0] for ex in examples[eval_split]], eval_split, epochs=lm_epochs,
-                batch_size=lm_batch_size, bptt=bptt,
-                lr_at=partial(schedule_lr, schedule, lr_max=lm_lr, cut_frac=cut_frac, ratio=stlr_ratio),
-                alpha=alpha, beta=beta, optimizer=lm_optimizer, grad_clip=lm_grad_clip, step=step, ctx=ctx, rng=rng,
-                log_json=log_json, safe_point=lm_safe_point, start=start)
-            save_checkpoint(lm_path, lm_checkpoint(model, model_args, task, vocab_list, config, lm_iters, lm_loss,
-                                                   backwards))
-            lm_safe_point(dict(epoch=lm_epochs + 1, pos=0, iter_num=lm_iters, hidden=None, eval_loss=lm_loss), True)
-        clf = PoolingClassifier(model, len(labels), head_hidden, head_dropout, bptt, max_len).to(device)
-        groups = classifier_groups(clf)
-        extra = dict(model_type="ulmfit_classifier", model_args=model_args, vocab=vocab_list, backwards=backwards,
-                     head_args=dict(hidden=head_hidden, dropout=head_dropout, bptt=bptt, max_len=max_len))
+            weight_drop=weight_drop), backwards)
+        lm.model, base_ckpt = lm.model.to(device), None  # the model holds the weights now
+        examples = ulmfit_examples(labelled, lm, task)
+        if stage == "lm":  # saved as lm.pt, then latest.pt at the classifier's start
+            lm_optimizer = make_optimizer(lm_groups(lm.model), factor, (beta1, beta2), weight_decay)
+            fine_tune_lm(lm, lm_docs, eval_split, [ex[0] for ex in examples[eval_split]], lm_optimizer, run,
+                         run.restore(ckpt, lm.model, lm_optimizer) if ckpt else None)
+        head_args = dict(hidden=head_hidden, dropout=head_dropout, bptt=bptt, max_len=max_len)
+        clf = PoolingClassifier(lm.model, len(labels), **head_args).to(device)
+        recipe = Recipe(clf, classifier_groups(clf), examples, dict(
+            model_type="ulmfit_classifier", model_args=lm.model_args, vocab=lm.vocab, backwards=lm.backwards,
+            head_args=head_args))
     else:
-        # GPT-1: sets clf, groups, examples and extra for the shared loop, each example as token sequences (§3.3)
+        # GPT-1: the pretrained GPT with three new tokens and a linear head; each example as token sequences (§3.3)
         clf, encode_example, extra = gpt1_classifier(init_from, base_ckpt, block_size, pretrained, gpt_dropout,
                                                      clf_dropout, task_type, labels)
         clf, base_ckpt = clf.to(device), None  # the model holds the weights now
-        examples = gpt1_examples(labelled, encode_example, task, extra["block_size"])
-        groups = gpt_groups(clf)
+        recipe = Recipe(clf, gpt_groups(clf), gpt1_examples(labelled, encode_example, task, extra["block_size"]), extra)
 
-    # the shared loop: task fine-tuning, epoch by epoch in gradual unfreezing's stages (ULMFiT), each stage its own
-    # schedule cycle, as fastai does. plan[e - 1]: epoch e's trainable groups, its stage's steps, whether it opens it
-    optimizer = make_optimizer(groups, factor, (beta1, beta2), weight_decay)
-    all_params = [p for g in groups for p in g]
+    # the shared loop: task fine-tuning of recipe.clf, epoch by epoch in gradual unfreezing's stages (ULMFiT), each
+    # stage its own schedule cycle, as fastai does. plan[e - 1]: epoch e's trainable groups, its stage's steps,
+    # whether it opens it
+    optimizer = make_optimizer(recipe.groups, factor, (beta1, beta2), weight_decay)
+    all_params = [p for g in recipe.groups for p in g]
     steps_per_epoch = math.ceil(len(labelled["train"]) / batch_size)
-    plan = [(n, k * steps_per_epoch, i == 0) for n, k in unfreezing_stages(epochs, len(groups), gradual_unfreezing)
-            for i in range(k)]
-    example_lengths = [max(map(len, ex)) for ex in examples["train"]]
-    # the loop's state, packed into latest.pt at safe points: the epoch, its batch order (None until it is drawn),
-    # how many of its batches are done, the step in the stage's schedule, and the epoch's losses so far
-    epoch, batches, batch_pos, stage_step, losses, parts = 1, None, 0, 0, [], []
-    if stage == "classifier" and ckpt:
-        position = restore_run(ckpt, clf, optimizer, scaler, rng, device)
-        epoch, batches, batch_pos, stage_step, losses, parts = (
-            position[k] for k in ("epoch", "batches", "batch_pos", "stage_step", "losses", "parts"))
+    plan = [(n, k * steps_per_epoch, i == 0)
+            for n, k in unfreezing_stages(epochs, len(recipe.groups), gradual_unfreezing) for i in range(k)]
+    example_lengths = [max(map(len, ex)) for ex in recipe.examples["train"]]
+    # the loop's state, plain variables from a new run's start or latest.pt's, packed into latest.pt at each safe
+    # point: the epoch, its batch order (None until it is drawn), how many of its batches are done, the step in the
+    # stage's schedule, and the epoch's losses so far
+    start = run.restore(ckpt, recipe.clf, optimizer) if stage == "classifier" and ckpt else dict(
+        epoch=1, batches=None, batch_pos=0, stage_step=0, losses=[], parts=[])
+    epoch, batches, batch_pos, stage_step, losses, parts = (
+        start[k] for k in ("epoch", "batches", "batch_pos", "stage_step", "losses", "parts"))
 
-    def clf_state():
+    def checkpoint():  # latest.pt at a safe point: classifier.pt's content, and the loop's state packed now
         position = dict(epoch=epoch, batches=batches, batch_pos=batch_pos, stage_step=stage_step, losses=losses,
                         parts=parts)
-        return {**classifier_checkpoint(clf, labels, task_type, config, extra),
-                **run_state("classifier", position, optimizer, scaler, rng, device)}
+        return {**classifier_checkpoint(recipe.clf, labels, task_type, config, recipe.extra),
+                **run.state("classifier", position, optimizer)}
 
     t_start, first = time.time(), (epoch - 1) * steps_per_epoch + batch_pos  # for the ETA: where this run began
     while epoch <= len(plan):
         n_trainable, stage_steps, opens = plan[epoch - 1]
-        freeze(groups, n_trainable)
+        freeze(recipe.groups, n_trainable)
         if batches is None:  # the epoch's start: its batch order (a resumed run continues with latest.pt's)
             batches = [b.tolist() for b in length_batches(example_lengths, batch_size, rng)]
             batch_pos, losses, parts, stage_step = 0, [], [], 0 if opens else stage_step
-        clf.train()
+        recipe.clf.train()
         progress = Progress(len(batches) - batch_pos, f"epoch {epoch}")  # in batches
         while batch_pos < len(batches):
             b, batch_pos = batches[batch_pos], batch_pos + 1
             progress.update()
-            if len(b) == 1 and family == "awd_lstm":  # BatchNorm cannot normalise a batch of one
+            if len(b) == 1 and model_type == "awd_lstm":  # BatchNorm cannot normalise a batch of one
                 continue
             lr = schedule_lr(schedule, stage_step, stage_steps, learning_rate, cut_frac, stlr_ratio)
             with ctx:
-                loss, loss_parts = training_loss(clf, family, task_type, [examples["train"][i] for i in b],
-                                                 [targets["train"][i] for i in b], device, lm_coef=lm_coef,
-                                                 alpha=alpha if clf_ar_tar else 0, beta=beta if clf_ar_tar else 0)
-            step(optimizer, loss, all_params, lr, grad_clip)
+                loss, loss_parts = training_loss(
+                    recipe.clf, model_type, task_type, [recipe.examples["train"][i] for i in b],
+                    [targets["train"][i] for i in b], device, lm_coef=lm_coef, alpha=alpha if clf_ar_tar else 0,
+                    beta=beta if clf_ar_tar else 0)
+            run.step(optimizer, loss, all_params, lr, grad_clip)
             losses.append(loss.item())
             if loss_parts:
                 parts.append(loss_parts)
             stage_step += 1
             if batch_pos < len(batches):
-                safe_point(clf_state, f"in epoch {epoch}, batch {batch_pos} of {len(batches)}")
+                run.safe_point(checkpoint, f"in epoch {epoch}, batch {batch_pos} of {len(batches)}")
         progress.done()
-        outputs = predict(clf, family, task_type, examples[eval_split], batch_size, device, ctx, eval_split)
+        outputs = predict(recipe.clf, model_type, task_type, recipe.examples[eval_split], batch_size, device, ctx,
+                          eval_split)
         results = {f"{eval_split}_{k}": v for k, v in task_metrics(task_type, decisions(outputs, task_type),
                                                                    targets[eval_split], labels).items()}
         if parts:  # the task loss apart from GPT-1's auxiliary LM loss or ULMFiT's AR and TAR, to see what they do
             results = {**{k: float(np.mean([p[k] for p in parts])) for k in parts[0]}, **results}
-        print(f"epoch {epoch} | {n_trainable}/{len(groups)} groups trainable | train loss {np.mean(losses):.4f} | "
-              + " | ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items()) + " | "
-              + timing(time.time() - t_start, epoch * steps_per_epoch - first, len(plan) * steps_per_epoch - first),
-              flush=True)
-        log_json({"stage": "classifier", "epoch": epoch, "groups": n_trainable, "loss": float(np.mean(losses)),
-                  **results})
+        print(f"epoch {epoch} | {n_trainable}/{len(recipe.groups)} groups trainable | train loss "
+              f"{np.mean(losses):.4f} | " + " | ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items())
+              + " | " + timing(time.time() - t_start, epoch * steps_per_epoch - first,
+                               len(plan) * steps_per_epoch - first), flush=True)
+        run.log({"stage": "classifier", "epoch": epoch, "groups": n_trainable, "loss": float(np.mean(losses)),
+                 **results})
         epoch, batches = epoch + 1, None
-        safe_point(clf_state, f"after epoch {epoch - 1}", force=epoch > len(plan))  # the trained classifier, then
+        run.safe_point(checkpoint, f"after epoch {epoch - 1}", force=epoch > len(plan))  # the trained classifier, then
 
     # the final model on every labelled held-out split, and with an ensemble the other one and the two averaged. A
-    # signal now stops the run after the current pass; latest.pt holds the trained classifier, for --resume=True
-    save_checkpoint(clf_path, classifier_checkpoint(clf, labels, task_type, config, extra))
-    final = final_evaluation(clf, family, task_type, labels, labelled, examples, targets,
+    # signal now stops the run after the current pass; latest.pt holds the trained classifier, for --init_from=resume
+    clf_path = os.path.join(out_dir, "classifier.pt")
+    run.save(clf_path, classifier_checkpoint(recipe.clf, labels, task_type, config, recipe.extra))
+    final = final_evaluation(recipe.clf, model_type, task_type, labels, labelled, recipe.examples, targets,
                              f"{'backward' if backwards else 'forward'} ({out_dir})",
-                             (ensemble, partner) if partner else None, batch_size, device, ctx, interrupt)
-    log_json({"stage": "final", **final})
-    if os.path.exists(latest_path):  # the run is finished: classifier.pt is what it made
-        os.remove(latest_path)
+                             (ensemble, partner) if partner else None, batch_size, device, ctx, run.interrupt)
+    run.log({"stage": "final", **final})
+    if os.path.exists(run.latest):  # the run is finished: classifier.pt is what it made
+        os.remove(run.latest)
     print(f"saved {clf_path}")

@@ -2,7 +2,8 @@
 The one module the scripts share: what they import, and the command that prepares their data.
 
 What the scripts import: settings (configure, check_settings); runs (code_version, lock_out_dir, Interrupt,
-precision, Progress, plot_losses); files and downloads (write_file, utf8, jsonl, download, hub_file); the char, word,
+default_device, precision, the checkpoint writer and reader save_checkpoint, link_checkpoint, load_checkpoint,
+to_cpu, Progress, plot_losses); files and downloads (write_file, utf8, jsonl, download, hub_file); the char, word,
 gpt2 and gpt1 tokenizers (get_tokenizer); readers of prepared datasets (load_meta, load_split, check_vocab) and of
 prepared tasks (FIELDS, read_records, load_task).
 What `python prepare.py` does lives in data/sources.py, beside the data it makes: one registry of the published
@@ -10,8 +11,9 @@ sources (SOURCES: each URL beside the sha256s of its files), one reader per data
 
 Prepare a dataset: data/OUT/{train,val[,test]}.bin hold each split's token ids back to back (uint16 when the
 vocabulary fits, else uint32; no header) and data/OUT/meta.json describes them: dataset, tokenizer, vocab_size, dtype,
-eot_token (gpt2), splits {split: {tokens, bytes}} (bytes of UTF-8 text, for bits per byte), source, and vocab (char,
-word: index = token id). OUT is NAME, NAME_TOKENIZER with another tokenizer than the dataset's own, or --out.
+eot_token (gpt2), splits {split: {tokens, bytes}} (bytes of UTF-8 text, for bits per byte), source, command (the
+`python prepare.py` command that made it), and vocab (char, word: index = token id). OUT is NAME, NAME_TOKENIZER with
+another tokenizer than the dataset's own, or --out.
 $ python prepare.py shakespeare_char                          # bundled text, 65 characters, no network
 $ python prepare.py shakespeare                               # bundled text, GPT-2 BPE
 $ python prepare.py ptb --from ../shared/data/ptb             # a local copy instead of a download
@@ -39,7 +41,6 @@ $ python train_gpt.py config/gpt2.py --batch_size=8
 
 import ast
 import difflib
-import fcntl
 import hashlib
 import json
 import os
@@ -195,9 +196,9 @@ def script_settings(path):
 
 
 def setting_defaults(path):
-    """{name: default value} of a script's settings, each default evaluated as the script would (torch at hand)."""
+    """{name: default value} of a script's settings, each evaluated as the script would (torch, default_device)."""
     import torch
-    namespace = {"torch": torch}
+    namespace = {"torch": torch, "default_device": default_device}
     for _, name, value, _ in script_settings(path):
         namespace[name] = eval(value, namespace)
     return {name: namespace[name] for _, name, _, _ in script_settings(path)}
@@ -230,36 +231,98 @@ def code_version():
         return "unknown"
 
 
+# one run per out_dir: the kernel's lock on out_dir/.lock, flock on POSIX, msvcrt's byte lock on Windows (both end
+# with their process); a platform with neither runs unguarded rather than not at all
+try:
+    import fcntl
+    msvcrt = None
+except ImportError:
+    fcntl = None
+    try:
+        import msvcrt
+    except ImportError:
+        msvcrt = None
+LOCK_BYTE = 1 << 20  # the byte msvcrt locks: past the holder's line, which a Windows lock would hide from readers
 LOCKS = {}  # out_dir's real path -> the file descriptor holding its lock, for as long as this process runs
+# the temporary files a write leaves when its process is killed: save_checkpoint's and plot_losses' NAME.tmpPID,
+# write_file's NAME.PID.tmp
+LEFTOVER = re.compile(r".+\.tmp(\d+)|.+\.(\d+)\.tmp")
+
+
+def running(pid):
+    """Whether process pid runs on this machine (this process included). Windows has no harmless test (os.kill ends
+    the process there): False, and an open file is kept there anyway, since Windows cannot remove it."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(folder, writer):
+    """Remove the temporary files that killed processes left in folder (LEFTOVER: a half-written checkpoint can be
+    gigabytes, enough to keep a disk full) and say so in one note naming their writer ("run", "prepare"); returns how
+    many. A file whose process still runs here is its writer's; folders (a sharded checkpoint's) are left to the code
+    that writes them."""
+    count = size = 0
+    for entry in os.scandir(folder):
+        match = LEFTOVER.fullmatch(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False) or running(int(match[1] or match[2])):
+            continue
+        try:
+            n = entry.stat().st_size
+            os.remove(entry.path)
+        except OSError:  # gone meanwhile, or open in another process (Windows)
+            continue
+        count, size = count + 1, size + n
+    if count:
+        print(f"note: removed {count} temporary file{'s' * (count > 1)} of a stopped {writer} from {folder} "
+              f"({size / 1e6:,.1f} MB)")
+    return count
 
 
 def lock_out_dir(out_dir):
     """Make out_dir and lock it for this run: a second run on the folder (or a second resume) is refused in one line
-    naming the process that holds it. The lock is the kernel's (flock on out_dir/.lock), so it ends with the process
-    however it ends, SIGKILL included: a killed run never leaves its folder locked. The same process locking the
-    folder again (a script run twice in-process, as the tests do) takes its own lock over."""
+    naming the process that holds it. The lock is the kernel's (flock on out_dir/.lock; msvcrt's on Windows), so it
+    ends with the process however it ends, SIGKILL included: a killed run never leaves its folder locked. The same
+    process locking the folder again (a script run twice in-process, as the tests do) takes its own lock over.
+    Holding the lock, it removes the temporary files of killed runs (remove_leftovers) and says so in one note."""
+    where = "" if os.path.isabs(out_dir) else f" (relative to the current directory, {os.getcwd()})"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise SystemExit(f"config: out_dir={out_dir!r} is a file, not a folder: choose another --out_dir")
+        raise SystemExit(f"config: out_dir={out_dir!r}{where} is a file, not a folder: choose another --out_dir")
     try:
         os.makedirs(out_dir, exist_ok=True)
         fd = os.open(os.path.join(out_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise SystemExit(f"config: cannot write to out_dir={out_dir!r} ({e.strerror}): choose another "
+        raise SystemExit(f"config: cannot write to out_dir={out_dir!r}{where} ({e.strerror}): choose another "
                          "--out_dir") from None
     key = os.path.realpath(out_dir)
     if key in LOCKS:
         os.close(LOCKS.pop(key))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if fcntl:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        elif msvcrt:
+            os.lseek(fd, LOCK_BYTE, os.SEEK_SET)  # msvcrt locks from the file's position
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except (BlockingIOError, PermissionError):  # held: flock says EWOULDBLOCK, msvcrt EACCES
+        os.lseek(fd, 0, os.SEEK_SET)
         holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
         os.close(fd)
         raise SystemExit(f"{out_dir} is in use by {holder}: wait for that run to end or stop it, or choose "
                          "another --out_dir") from None
+    os.lseek(fd, 0, os.SEEK_SET)
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()} ({os.path.basename(sys.argv[0])}) on {socket.gethostname()} since "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     LOCKS[key] = fd
+    remove_leftovers(out_dir, "run")  # no other run writes here now: what is left, a killed run left
 
 
 class Interrupt:
@@ -296,20 +359,124 @@ class Interrupt:
         sys.exit(self.code)
 
 
+def default_device():
+    """The device a script runs on unless --device names one: CUDA, else Apple silicon's GPU (mps), else the CPU."""
+    import torch
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
 def precision(device, dtype):
-    """(device_type, dtype, autocast context) for a device and a dtype setting: 'auto' is bfloat16 on a GPU that
-    has it, else float16 (with a GradScaler in training), and float32 on a CPU."""
+    """(device_type, dtype, autocast context) for a device and a dtype setting. 'auto' is, by device type:
+    cuda: bfloat16 on a GPU that has it (Ampere and later), else float16, which training pairs with a GradScaler;
+    mps: bfloat16 where MPS autocast has it (torch 2.6 or newer on macOS 14 or newer), else float32: float16 would
+      need the GradScaler too, little tried on Apple GPUs, so it runs there only when asked for (MPS was not run
+      here: the choices are tested on a CPU);
+    cpu: float32.
+    The scripts enable their GradScaler for float16 only: bfloat16 has float32's range, so its gradients never
+    underflow."""
     from contextlib import nullcontext
 
     import torch  # here, so that importing prepare stays light
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+    device_type = next((kind for kind in ("cuda", "mps") if device.startswith(kind)), "cpu")
+    if device_type == "mps" and not torch.backends.mps.is_available():
+        raise SystemExit(f"config: device={device!r}, but torch finds no Apple GPU (MPS) here: use --device=cpu")
+    if dtype == "auto" and device_type == "cuda":
+        dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    elif dtype == "auto" and device_type == "mps":
+        torch_version = tuple(map(int, torch.__version__.split(".")[:2]))
+        dtype = "bfloat16" if torch_version >= (2, 6) and torch.backends.mps.is_macos_or_newer(14, 0) else "float32"
+    elif dtype == "auto":
+        dtype = "float32"
     if dtype not in ("float32", "bfloat16", "float16"):
         raise SystemExit(f"config: dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
     if dtype == "float32":
         return device_type, dtype, nullcontext()
     return device_type, dtype, torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
+
+
+def save_checkpoint(path, obj):
+    """Write obj to path whole or not at all: into path.tmp<pid>, flushed to the disk (fsync), then renamed over path,
+    so a kill or a crash mid-write leaves the previous file as it was. A write that fails (a full disk, a file size
+    limit) removes the temporary file and stops the run in one line saying what is kept."""
+    import torch
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:  # our file object: torch.save to a name turns the OSError into "unexpected pos"
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:  # a second Ctrl-C mid-write too: never leave the half-written file behind
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        error = e
+        while error is not None and not isinstance(error, OSError):  # torch raises a RuntimeError from our OSError
+            error = error.__context__
+        if error is None:
+            raise
+        kept = (f"the previous {os.path.basename(path)} is intact" if os.path.exists(path)
+                else f"no earlier {os.path.basename(path)} existed")
+        raise SystemExit(f"checkpoint: could not write {path} ({error.strerror or error}): {kept}") from None
+
+
+def link_checkpoint(path, alias):
+    """Give the checkpoint at path a second name (best.pt for latest.pt): a hard link costs no writing. The next
+    save replaces path by a rename, which leaves alias holding this state."""
+    import shutil
+    tmp = f"{alias}.tmp{os.getpid()}"
+    try:
+        try:
+            os.link(path, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, alias)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        kept = (f"the previous {os.path.basename(alias)} is intact" if os.path.exists(alias)
+                else f"no earlier {os.path.basename(alias)} existed")
+        raise SystemExit(f"checkpoint: could not write {alias} ({e.strerror or e}): {kept}") from None
+
+
+def load_checkpoint(path, device="cpu", model_type="gpt"):
+    """The checkpoint dict at path if it holds a model_type model ("gpt", "awd_lstm", ...); model_type=None accepts
+    any (sample.py and finetune.py read the type and build the model themselves). Checkpoints without a model_type
+    are GPTs. Read with weights_only=True: a checkpoint never unpickles arbitrary objects."""
+    import torch
+    if not os.path.exists(path):
+        raise SystemExit(f"checkpoint: {path} does not exist (check --out_dir, or train a model there first)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch's messages run to paragraphs: the exception type says enough
+        raise SystemExit(f"checkpoint: {path} is truncated or corrupted, or not a torch checkpoint "
+                         f"({type(e).__name__}); use another checkpoint or retrain")
+    if not isinstance(ckpt, dict) or "model_args" not in ckpt:
+        raise SystemExit(f"checkpoint: {path} was not written by this project's training scripts")
+    found = ckpt.get("model_type", "gpt")
+    if model_type is not None and found != model_type:
+        wanted = {"gpt": "a GPT", "awd_lstm": "an AWD-LSTM"}.get(model_type, f"a {model_type} model")
+        raise SystemExit(f"checkpoint: {path} holds a {found} model, not {wanted}")
+    return ckpt
+
+
+def to_cpu(obj, copies=None):
+    """A copy of a checkpoint dict with every tensor on the CPU, so it can be written while training goes on. Tensors
+    that are one tensor (the tied wte and lm_head weights) stay one: torch.save then writes it once, not twice
+    (GPT-2 124M's embedding is 154 MB)."""
+    import torch
+    copies = {} if copies is None else copies
+    if isinstance(obj, torch.Tensor):
+        key = (obj.untyped_storage().data_ptr(), obj.storage_offset(), obj.dtype, obj.shape, obj.stride())
+        if key not in copies:
+            copies[key] = obj.detach().to("cpu", copy=True)
+        return copies[key]
+    if isinstance(obj, dict):
+        return {k: to_cpu(v, copies) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v, copies) for v in obj)
+    return obj
 
 
 def duration(seconds):
@@ -365,14 +532,22 @@ class Progress:
                 print(file=self.file, flush=True)
 
 
+UNDRAWN = set()  # the png paths plot_losses has said it cannot draw
+
+
 def plot_losses(log_path, png_path):
     """Draw a run's log.jsonl as png_path: the training loss of each log line, and the train and val losses of each
     evaluation, against steps and (where logged) tokens. A step logged twice (a resume from an earlier checkpoint)
-    keeps its last record. Needs matplotlib (optional, as wandb is): without it nothing is drawn and this returns
-    None. The figure is drawn by matplotlib's Agg renderer without pyplot, so no window or global state is touched."""
+    keeps its last record; a curve of one point (a run shorter than two log lines) is a dot, as a line of one point
+    shows nothing. Needs matplotlib (optional, as wandb is): without it nothing is drawn, a note says so once for each
+    png_path, and this returns None. The figure is drawn by matplotlib's Agg renderer without pyplot, so no window or
+    global state is touched."""
     try:
         from matplotlib import figure
     except ImportError:
+        if png_path not in UNDRAWN:  # once a run, not at every evaluation
+            UNDRAWN.add(png_path)
+            print(f"note: no {os.path.basename(png_path)}: matplotlib is not installed (pip install matplotlib)")
         return None
     curves = {"loss": {}, "train_loss": {}, "val_loss": {}}  # log key -> {step: (tokens, loss)}
     with open(log_path) as f:
@@ -394,7 +569,8 @@ def plot_losses(log_path, png_path):
             points = sorted(curves[key].items())
             if points:
                 xs = [step if x == "steps" else tokens for step, (tokens, _) in points]
-                ax.plot(xs, [loss for _, (_, loss) in points], style, label=label, linewidth=1, markersize=3)
+                ax.plot(xs, [loss for _, (_, loss) in points], style if len(points) > 1 else "o", label=label,
+                        linewidth=1, markersize=3)
         ax.set_xlabel(x)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("loss")
@@ -633,14 +809,43 @@ def dataset_dir(name):
     return os.path.join(DATA_DIR, name)
 
 
-def prepare_command(name):
-    """The command that makes data/NAME, for messages."""
+OWN_TEXT = "python prepare.py text --input FILE... --out {}"  # the command for a name that no other command makes
+
+
+def prepare_command(name, meta=None):
+    """The command that makes data/NAME, for messages: the one its meta.json records (meta, or read from data/NAME),
+    else one made from the name (NAME or NAME_TOKENIZER; any other name is your own text)."""
+    if meta is None:
+        try:
+            with open(os.path.join(dataset_dir(name), "meta.json"), "rb") as f:
+                meta = json.loads(f.read())
+        except (OSError, ValueError):  # none, or damaged: the name is all there is
+            meta = {}
+    if isinstance(meta, dict) and isinstance(meta.get("command"), str):
+        return meta["command"]
     base, _, tokenizer = name.rpartition("_")
     if name in DATASETS:
         return f"python prepare.py {name}"
     if base in DATASETS and tokenizer in TOKENIZERS:
         return f"python prepare.py {base} --tokenizer {tokenizer}"
-    return f"python prepare.py text --input FILE... --out {name}"
+    return OWN_TEXT.format(name)
+
+
+def not_prepared(name):
+    """The message for a dataset that is not prepared. A name that only your own text could make (a typo such as
+    wikitext-2) is first matched with the nearest prepared or known one."""
+    command = prepare_command(name)
+    message = f"data: dataset '{name}' is not prepared in {DATA_DIR}: run `{command}`"
+    if command != OWN_TEXT.format(name):
+        return message
+    found = sorted(os.listdir(DATA_DIR)) if os.path.isdir(DATA_DIR) else []
+    prepared = [d for d in found if os.path.isfile(os.path.join(DATA_DIR, d, "meta.json"))]
+    close = difflib.get_close_matches(name, prepared + [d for d in DATASETS if d not in prepared], n=1)
+    if not close:
+        return message
+    how = "prepared there" if close[0] in prepared else f"made by `{prepare_command(close[0])}`"
+    return (f"data: dataset '{name}' is not prepared in {DATA_DIR}: did you mean '{close[0]}' ({how})? Else run "
+            f"`{command}`")
 
 
 META_FIELDS = ("tokenizer", "vocab_size", "dtype", "splits")  # what every meta.json holds; char and word: vocab too
@@ -653,13 +858,14 @@ def load_meta(name):
         print(f"preparing the bundled dataset {name} (first run only)")
         prepare(name)  # the files `python prepare.py NAME` makes (data/sources.py, through prepare() at the end)
     if not os.path.exists(path):
-        raise SystemExit(f"data: dataset '{name}' is not prepared in {DATA_DIR}: run `{prepare_command(name)}`")
-    rebuild = f"rebuild it with `{prepare_command(name)}`"
+        raise SystemExit(not_prepared(name))
     try:
         with open(path, "rb") as f:
             meta = json.loads(f.read())
     except ValueError as e:  # not JSON, or not text at all
-        raise SystemExit(f"data: {path} is not valid JSON ({e}): {rebuild}") from None
+        raise SystemExit(f"data: {path} is not valid JSON ({e}): rebuild it with "
+                         f"`{prepare_command(name, {})}`") from None
+    rebuild = f"rebuild it with `{prepare_command(name, meta)}`"  # the command meta.json records, if it is one
     if not isinstance(meta, dict):
         raise SystemExit(f"data: {path} is not a JSON object: {rebuild}")
     needs = META_FIELDS + (("vocab",) if meta.get("tokenizer") in ("char", "word") else ())
@@ -673,12 +879,23 @@ def load_meta(name):
 
 
 def check_vocab(ckpt_meta, meta, path, dataset):
-    """A checkpoint is only usable on data numericalised with the same vocabulary."""
+    """A checkpoint is only usable on data numericalised with the same vocabulary. A refusal says what differs: two
+    char or word vocabularies, the first few tokens found in only one of them (or the same tokens with other ids)."""
     def describe(m):
         return f"{m['tokenizer']} vocabulary of {m['vocab_size']}"
-    if any(ckpt_meta.get(k) != meta.get(k) for k in ("tokenizer", "vocab_size", "vocab")):
-        raise SystemExit(f"checkpoint: {path} was trained on a {describe(ckpt_meta)}, but dataset '{dataset}' has a "
-                         f"{describe(meta)}: train on the same dataset, or start fresh with init_from='scratch'")
+    if all(ckpt_meta.get(k) == meta.get(k) for k in ("tokenizer", "vocab_size", "vocab")):
+        return
+    ours, theirs, differs = ckpt_meta.get("vocab"), meta.get("vocab"), ""
+    if ckpt_meta.get("tokenizer") == meta.get("tokenizer") and isinstance(ours, list) and isinstance(theirs, list):
+        unit, parts = "characters" if meta["tokenizer"] == "char" else "words", []
+        for whose, tokens, other in (("checkpoint", ours, set(theirs)), ("dataset", theirs, set(ours))):
+            only = [t for t in tokens if t not in other]
+            if only:  # the first five: the message stays one line
+                more = f" and {len(only) - 5:,} more" if len(only) > 5 else ""
+                parts.append(f"{', '.join(map(repr, only[:5]))}{more} only in the {whose}'s")
+        differs = f" ({'; '.join(parts) or f'the same {unit} with other ids'})"
+    raise SystemExit(f"checkpoint: {path} was trained on a {describe(ckpt_meta)}, but dataset '{dataset}' has a "
+                     f"{describe(meta)}{differs}: train on the same dataset, or start fresh with init_from='scratch'")
 
 
 def load_split(name, split, meta=None):
@@ -686,10 +903,10 @@ def load_split(name, split, meta=None):
     meta = meta or load_meta(name)
     path = os.path.join(dataset_dir(name), f"{split}.bin")
     if not os.path.exists(path):
-        raise SystemExit(f"data: {path} is missing: run `{prepare_command(name)}` again")
+        raise SystemExit(f"data: {path} is missing: run `{prepare_command(name, meta)}` again")
     size, width = os.path.getsize(path), np.dtype(meta["dtype"]).itemsize
     tokens = (meta["splits"].get(split) or {}).get("tokens")  # what meta.json says was written
-    rebuild = f"rebuild it with `{prepare_command(name)}`"
+    rebuild = f"rebuild it with `{prepare_command(name, meta)}`"  # a prepare killed part-way is found here
     if tokens is not None and size != tokens * width:
         raise SystemExit(f"data: {path} is {size:,} bytes, but meta.json says it holds {tokens:,} {meta['dtype']} "
                          f"tokens ({tokens * width:,} bytes): it is truncated or damaged; {rebuild}")

@@ -4,6 +4,7 @@ One GPT, with switches for the three papers, and its training loop.
 $ python train_gpt.py                                 # small char-level GPT on the bundled Shakespeare, CPU or GPU
 $ python train_gpt.py config/gpt2.py --batch_size=8   # a config file, then overrides
 $ torchrun --standalone --nproc_per_node=8 train_gpt.py config/gpt2.py
+$ python train_gpt.py --out_dir=out-gpt2 --export=hf-gpt2   # the model for transformers and lm-eval (docs/evaluation.md)
 
 GPT-1 (Radford et al. 2018): post-LN blocks, learned positions, GELU, 512 context (prenorm=False).
 GPT-2 (Radford et al. 2019, §2.3): LayerNorm moved to each block's input, a final LayerNorm, and residual
@@ -15,6 +16,7 @@ GPT-3 (Brown et al. 2020, §2.1): GPT-2 with "alternating dense and locally band
 import math
 import os
 import shutil
+import signal
 import sys
 import time
 import json
@@ -25,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
+
+from prepare import link_checkpoint, load_checkpoint, save_checkpoint, to_cpu
 
 try:  # FlexAttention (torch >= 2.5) runs GPT-3's banded layers on a GPU; older torch uses the masked SDPA
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -105,11 +109,11 @@ def band_block_mask(T, window, device):
     return BAND_MASKS[key]
 
 
-def use_flex(x, training_dropout):
-    """FlexAttention for banded layers where it pays: on a GPU inside torch.compile, which fuses it into one kernel
+def use_flex(device):
+    """FlexAttention for banded layers where it pays: on a GPU under torch.compile, which fuses it into one kernel
     (eager it materialises the scores, and on a CPU it has no backward). Elsewhere the masked SDPA, its reference.
-    It has no attention dropout, so a banded layer that needs dropout takes the masked SDPA too."""
-    return flex_attention is not None and x.is_cuda and torch.compiler.is_compiling() and not training_dropout
+    compiled() asks once, for the whole model or for its blocks alone, and sets GPT.flex."""
+    return flex_attention is not None and device.type == "cuda"
 
 
 class MLP(nn.Module):
@@ -181,6 +185,7 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # its weight, used by logits()
         self.transformer.wte.weight = self.lm_head.weight  # tied input and output embeddings, as in GPT-1/2
         self.checkpointing = False  # activation checkpointing per block, a training setting (train_gpt.py)
+        self.flex = False  # banded layers in FlexAttention, set where the model is compiled on a GPU (compiled())
         self.init_weights()
 
     def to_empty(self, *, device, recurse=True):
@@ -272,6 +277,8 @@ class GPT(nn.Module):
         model.meta = ({"tokenizer": "gpt2", "vocab_size": config.vocab_size, "eot_token": 50256} if kind == "gpt2" else
                       {"tokenizer": "gpt1", "vocab_size": config.vocab_size,
                        "bpe": PRETRAINED.get(name_or_dir, name_or_dir)})
+        if isinstance(hf.get("meta"), dict) and "tokenizer" in hf["meta"]:  # written by export_pretrained
+            model.meta = hf["meta"]
         return model
 
     def num_params(self, non_embedding=True):
@@ -290,7 +297,8 @@ class GPT(nn.Module):
         pos = torch.arange(start, start + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         band = None
-        if self.config.attn_window and cache is None and use_flex(x, self.training and self.config.dropout > 0):
+        # FlexAttention has no attention dropout: a banded layer that needs dropout takes the masked SDPA
+        if self.flex and self.config.attn_window and cache is None and not (self.training and self.config.dropout):
             band = band_block_mask(T, self.config.attn_window, idx.device)
         for block in self.transformer.h:
             layer_band = band if block.attn.window else None
@@ -322,7 +330,7 @@ class GPT(nn.Module):
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        fused = device_type == "cuda"  # one kernel for the whole update
+        fused = device_type in ("cuda", "mps")  # one kernel for the whole update (on mps from torch 2.4)
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
 
     def flops_per_token(self, T):
@@ -373,54 +381,7 @@ def sample_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None
 
 # -----------------------------------------------------------------------------
 # checkpoints: self-describing dicts of tensors and plain values, written atomically, read with weights_only=True
-
-
-def save_checkpoint(path, ckpt):
-    """Write to a temporary file beside path, then rename: a crash mid-write never leaves a half checkpoint."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, device="cpu", model_type="gpt"):
-    """The checkpoint dict at path if it holds a model_type model; model_type=None accepts any (sample.py reads
-    the type and builds the model itself). Checkpoints without a model_type are GPTs."""
-    if not os.path.exists(path):
-        raise SystemExit(f"checkpoint: {path} does not exist (check --out_dir, or train a model there first)")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)  # never unpickles arbitrary objects
-    except Exception as e:  # torch's messages run to paragraphs: the exception type says enough
-        raise SystemExit(f"checkpoint: {path} is truncated or corrupted, or not a torch checkpoint "
-                         f"({type(e).__name__}); use another checkpoint or retrain")
-    if not isinstance(ckpt, dict) or "model_args" not in ckpt:
-        raise SystemExit(f"checkpoint: {path} was not written by this project's training scripts")
-    found = ckpt.get("model_type", "gpt")
-    if model_type is not None and found != model_type:
-        wanted = "a GPT" if model_type == "gpt" else f"a {model_type} model"
-        raise SystemExit(f"checkpoint: {path} holds a {found} model, not {wanted}")
-    return ckpt
-
-
-def to_cpu(obj):
-    """A copy of a checkpoint dict with every tensor on the CPU, so it can be written while training goes on."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_cpu(v) for v in obj)
-    return obj
-
-
-def link_checkpoint(path, alias):
-    """Give the checkpoint at path a second name (best.pt for latest.pt): a hard link costs no writing. The next
-    save replaces path by a rename, which leaves alias holding this state."""
-    tmp = f"{alias}.tmp{os.getpid()}"
-    try:
-        os.link(path, tmp)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, alias)
+# (plain ones by prepare.py's save_checkpoint and load_checkpoint; sharded ones here)
 
 
 def shard(model, dtype):
@@ -443,41 +404,82 @@ def sharded_state(model, optimizer):
     return dict(zip(("model", "optim"), get_state_dict(model, optimizer)))
 
 
-def load_sharded(folder, model, optimizer, rank):
-    """Resume a sharded run from folder (save_sharded's): every process reads its shards and its RNG."""
+def sharded_dir(out_dir, name):
+    """Where a sharded run keeps checkpoint `name` (best, latest): torch.distributed.checkpoint's folder of shards
+    (model and optimizer) and train.pt (step, config, data position, every process's RNG), written last: a folder
+    holding train.pt is complete."""
+    return os.path.join(out_dir, f"{name}_sharded")
+
+
+def newest_sharded(folder):
+    """The newest complete copy of the sharded checkpoint `folder` (sharded_dir's), or None. save_sharded writes
+    folder.tmp, then swaps it in by two renames, folder -> folder.old and folder.tmp -> folder: whenever a kill
+    strikes, one of the three is complete, and a complete .tmp is newer than folder, which is newer than .old."""
+    return next((d for d in (folder + ".tmp", folder, folder + ".old")
+                 if os.path.exists(os.path.join(d, "train.pt"))), None)
+
+
+def kill_point(point, folder, iter_num):
+    """A test hook: process 0 kills itself (SIGKILL) where TRAIN_GPT_KILL names this point, folder and step, e.g.
+    "renamed latest_sharded.old 4" (tests/test_train.py kills saves part-way, then resumes)."""
+    if os.environ.get("TRAIN_GPT_KILL") == f"{point} {os.path.basename(folder)} {iter_num}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def discard_sharded(folder, iter_num):
+    """Delete a sharded checkpoint folder, train.pt first: a kill part-way leaves it incomplete, so newest_sharded
+    passes it over and the next save deletes the rest."""
+    if os.path.exists(os.path.join(folder, "train.pt")):
+        os.remove(os.path.join(folder, "train.pt"))
+    kill_point("discarding", folder, iter_num)
+    shutil.rmtree(folder)
+
+
+def load_sharded(folder, model, optimizer):
+    """Resume a sharded run from folder (newest_sharded's): every process reads its shards. dcp.load returns once
+    every process has read them, so a save that follows never deletes what another process is still reading."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_state_dict
     state = sharded_state(model, optimizer)
     dcp.load(state, checkpoint_id=folder)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
-    torch.set_rng_state(torch.load(os.path.join(folder, f"rng{rank}.pt"), weights_only=True))
 
 
 def save_sharded(folder, state, train, rank):
     """Write a sharded run's checkpoint (every process calls this): the model and optimizer shards with
-    torch.distributed.checkpoint, each process's RNG, and the run's state (process 0). Written into folder.tmp
-    and renamed only when complete, as the plain checkpoints are."""
+    torch.distributed.checkpoint, then train.pt (process 0). Written into folder.tmp and swapped in by two renames
+    (see newest_sharded): a kill at any instant leaves one complete checkpoint to resume, and what else it leaves
+    (a partial .tmp, an older copy) is deleted by the next save, which keeps the newest complete copy as folder."""
     import torch.distributed as dist
     import torch.distributed.checkpoint as dcp
-    tmp = folder + ".tmp"
-    if rank == 0 and os.path.isdir(tmp):  # left by a run killed mid-save
-        shutil.rmtree(tmp)
+    tmp, old, step = folder + ".tmp", folder + ".old", train["iter_num"]
+    if rank == 0:
+        newest = newest_sharded(folder)
+        for leftover in (tmp, folder, old):
+            if leftover != newest and os.path.isdir(leftover):
+                discard_sharded(leftover, step)
+        if newest not in (None, folder):  # a save killed between its two renames
+            os.replace(newest, folder)
     dist.barrier()
     os.makedirs(tmp, exist_ok=True)
-    torch.save(torch.get_rng_state(), os.path.join(tmp, f"rng{rank}.pt"))
     dcp.save(state, checkpoint_id=tmp)  # returns once every process's shards are written
     if rank == 0:
-        torch.save(train, os.path.join(tmp, "train.pt"))
+        kill_point("written", tmp, step)
+        save_checkpoint(os.path.join(tmp, "train.pt"), train)  # last, and atomically: the mark of a whole checkpoint
         if os.path.isdir(folder):
-            os.replace(folder, folder + ".old")
+            os.replace(folder, old)
+            kill_point("renamed", old, step)
         os.replace(tmp, folder)
-        shutil.rmtree(folder + ".old", ignore_errors=True)
+        if os.path.isdir(old):
+            discard_sharded(old, step)
     dist.barrier()
 
 
 def compiled(model, mode, per_block):
     """What training calls: torch.compile of the whole model, or of each block alone (per_block) where FSDP or
-    activation checkpointing wrap whole blocks; identical blocks share one compiled graph."""
+    activation checkpointing wrap whole blocks; identical blocks share one compiled graph. Either way the banded
+    layers take FlexAttention where it pays (use_flex), decided here for the model's device."""
+    model.flex = use_flex(next(model.parameters()).device)
     if not per_block:
         return torch.compile(model, mode=mode)
     for block in model.transformer.h:
@@ -491,16 +493,10 @@ def checkpoint_path(init_from):
     if not os.path.isdir(init_from):
         return init_from
     best, latest = (os.path.join(init_from, f"{name}.pt") for name in ("best", "latest"))
-    if not os.path.exists(best) and not os.path.exists(latest) and os.path.isdir(sharded_dir(init_from, "latest")):
+    if not os.path.exists(best) and not os.path.exists(latest) and newest_sharded(sharded_dir(init_from, "latest")):
         raise SystemExit(f"checkpoint: {init_from} holds a sharded (FSDP) checkpoint: turn it into best.pt and "
                          f"latest.pt with `python train_gpt.py --out_dir={init_from} --consolidate=True`")
     return best if os.path.exists(best) else latest
-
-
-def sharded_dir(out_dir, name):
-    """Where a sharded run keeps checkpoint `name` (best, latest): torch.distributed.checkpoint's folder of shards
-    (model and optimizer), train.pt (step, config, data position) and rng{rank}.pt (each process's dropout RNG)."""
-    return os.path.join(out_dir, f"{name}_sharded")
 
 
 def consolidate_checkpoints(out_dir):
@@ -510,8 +506,8 @@ def consolidate_checkpoints(out_dir):
     import torch.distributed.checkpoint as dcp
     done = []
     for name in ("best", "latest"):
-        folder = sharded_dir(out_dir, name)
-        if not os.path.isdir(folder):
+        folder = newest_sharded(sharded_dir(out_dir, name))
+        if folder is None:
             continue
         train = torch.load(os.path.join(folder, "train.pt"), weights_only=True)
         model = GPT(GPTConfig(**train["model_args"]))
@@ -590,6 +586,76 @@ def read_safetensors(path):
     return tensors
 
 
+def write_safetensors(path, tensors):
+    """read_safetensors' inverse for {name: F32/F16/BF16 tensor}: the header first (each tensor's place follows from
+    the sizes before it, padded with spaces so the data starts 8-byte aligned, as safetensors' own writer does),
+    then each tensor's little-endian bytes in turn; written beside path and renamed, never half a file."""
+    codes = {pt_dtype: code for code, (_, pt_dtype) in SAFETENSORS_DTYPES.items()}
+    header, offset = {"__metadata__": {"format": "pt"}}, 0  # transformers refuses a file without its format
+    for name, t in tensors.items():
+        size = t.numel() * t.element_size()
+        header[name] = {"dtype": codes[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(len(head).to_bytes(8, "little") + head)
+        for t in tensors.values():
+            np_dtype = SAFETENSORS_DTYPES[codes[t.dtype]][0]
+            t = t.detach().cpu().contiguous()
+            f.write((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().astype(
+                np.dtype(np_dtype).newbyteorder("<")).tobytes())
+    os.replace(tmp, path)
+
+
+def export_pretrained(ckpt, folder):
+    """Write a GPT checkpoint's model into folder in the Hugging Face hub's layout, which from_pretrained reads and
+    transformers loads as GPT2LMHeadModel (pre-LN) or OpenAIGPTLMHeadModel (post-LN, GPT-1's names): config.json,
+    then model.safetensors with the Conv1D weights as (in, out) and the tied output embedding stored once, as wte.
+    A model without biases gets zero ones (the same function: transformers' blocks always have them). config.json
+    also keeps the checkpoint's meta, so from_pretrained knows a char or word vocabulary. Returns the paths."""
+    cfg = GPTConfig(**ckpt["model_args"])
+    if cfg.attn_window:
+        raise SystemExit(f"export: this GPT-3 model has locally banded layers (attn_window={cfg.attn_window}), "
+                         "which transformers' gpt2 and openai-gpt lack (GPT-Neo's local attention is another model): "
+                         "only dense models export; nothing was written")
+    if not cfg.prenorm and cfg.gelu != "tanh":
+        raise SystemExit("export: a post-LN (GPT-1) model with the exact GELU has no openai-gpt layout: transformers' "
+                         "openai-gpt computes the tanh form; train with gelu='tanh' (config/gpt1.py); nothing written")
+    if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
+        what = "is a file" if not os.path.isdir(folder) else f"holds {len(os.listdir(folder))} file(s)"
+        raise SystemExit(f"export: {folder} {what}: give a new or empty folder (nothing is ever overwritten)")
+    tensors = {}
+    for key, t in model_from_checkpoint(ckpt).state_dict().items():  # transformer.*, then lm_head
+        if key == "lm_head.weight":
+            continue  # the same matrix as wte: transformers ties them on load (tie_word_embeddings)
+        key = key.removeprefix("transformer.")  # the hub's files have no prefix
+        embedding = key in ("wte.weight", "wpe.weight")
+        if not cfg.prenorm:
+            key = {"wte.weight": "tokens_embed.weight", "wpe.weight": "positions_embed.weight"}.get(key, key)
+        tensors[key] = t.t().contiguous() if key.endswith(CONV1D) else t  # nn.Linear's (out, in) to Conv1D's
+        if not cfg.bias and not embedding:
+            tensors[key.removesuffix("weight") + "bias"] = torch.zeros(tensors[key].shape[-1], dtype=t.dtype)
+    hf = {"vocab_size": cfg.vocab_size, "n_positions": cfg.block_size, "n_embd": cfg.n_embd, "n_layer": cfg.n_layer,
+          "n_head": cfg.n_head, "layer_norm_epsilon": 1e-5, "resid_pdrop": cfg.dropout, "embd_pdrop": cfg.dropout,
+          "attn_pdrop": cfg.dropout, "tie_word_embeddings": True, "meta": ckpt["meta"]}
+    if cfg.prenorm:  # transformers' names: "gelu" is the exact erf GELU, "gelu_new" OpenAI's tanh form
+        hf.update(model_type="gpt2", architectures=["GPT2LMHeadModel"], n_ctx=cfg.block_size,
+                  activation_function="gelu_new" if cfg.gelu == "tanh" else "gelu")
+        if ckpt["meta"].get("tokenizer") == "gpt2":
+            hf.update(bos_token_id=ckpt["meta"]["eot_token"], eos_token_id=ckpt["meta"]["eot_token"])
+    else:  # modeling_openai's afn "gelu" is the tanh form, as OpenAI's code computed it
+        hf.update(model_type="openai-gpt", architectures=["OpenAIGPTLMHeadModel"], afn="gelu")
+    os.makedirs(folder, exist_ok=True)
+    paths = [os.path.join(folder, name) for name in ("config.json", "model.safetensors")]
+    with open(paths[0] + f".tmp{os.getpid()}", "w") as f:
+        json.dump(hf, f, indent=2)
+    os.replace(paths[0] + f".tmp{os.getpid()}", paths[0])
+    write_safetensors(paths[1], tensors)  # last: a folder with model.safetensors is a model (is_published)
+    return paths
+
+
 # peak dense bf16 tensor-core FLOP/s by GPU name, for MFU (datasheets; sparsity excluded)
 PEAK_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12),
               ("L40S", 362e12), ("L4", 121e12), ("A10", 125e12), ("4090", 165e12), ("3090", 71e12),
@@ -614,8 +680,8 @@ if __name__ == "__main__":
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from prepare import (Interrupt, check_settings, check_vocab, code_version, configure, get_tokenizer, load_meta,
-                         load_split, lock_out_dir, plot_losses, precision, timing)
+    from prepare import (Interrupt, check_settings, check_vocab, code_version, configure, default_device, get_tokenizer,
+                         load_meta, load_split, lock_out_dir, plot_losses, precision, timing)
 
     # default settings: a small character-level GPT on the bundled Shakespeare, about 85 s on two CPU cores
     # (config/shakespeare_char_cpu.py says why these values)
@@ -660,13 +726,14 @@ if __name__ == "__main__":
     lr_decay_iters = 1800  # ~= max_iters, per Chinchilla
     min_lr = 3e-4  # ~= learning_rate / 10, per Chinchilla
     # system
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()  # 'cuda' if available, else 'mps' (Apple silicon), else 'cpu'; or 'cuda:1' and so on
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
-    compile = torch.cuda.is_available()  # torch.compile on GPU; on CPU compile time outweighs the gain for small runs
+    compile = torch.cuda.is_available()  # on CUDA only: on a CPU compile time outweighs the gain; mps runs eagerly
     compile_mode = "default"  # or 'reduce-overhead' (CUDA graphs: small models, GPU only) or 'max-autotune'
     fsdp = False  # under torchrun: shard parameters, gradients and optimizer state over the processes (FSDP2)
     activation_checkpointing = False  # keep only each block's input, recompute the rest in backward
     consolidate = False  # turn out_dir's sharded checkpoints into plain best.pt and latest.pt, then exit
+    export = ""  # a folder: write out_dir's model there in the Hugging Face hub's layout (transformers), then exit
     seed = 1337
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
@@ -699,6 +766,10 @@ if __name__ == "__main__":
         if os.path.isdir(out_dir):
             lock_out_dir(out_dir)
         for path in consolidate_checkpoints(out_dir):
+            print(f"wrote {path}")
+        sys.exit(0)
+    if export:  # only reads out_dir's checkpoint (best.pt, else latest.pt), which a live run replaces by a rename
+        for path in export_pretrained(load_checkpoint(checkpoint_path(out_dir)), export):
             print(f"wrote {path}")
         sys.exit(0)
 
@@ -767,23 +838,24 @@ if __name__ == "__main__":
     # model: one chain per start mode; the weights are made on the meta device and materialised once, sharded
     latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
     latest_sharded, best_sharded = sharded_dir(out_dir, "latest"), sharded_dir(out_dir, "best")
+    sharded_found = newest_sharded(latest_sharded)  # a sharded run's newest complete save, even one cut short
     model_args = dict(block_size=block_size, vocab_size=meta["vocab_size"], n_layer=n_layer, n_head=n_head,
                       n_embd=n_embd, dropout=dropout, bias=bias, prenorm=prenorm, attn_window=attn_window,
                       gelu=gelu)
     iter_num, tokens_seen, best_val_loss, ckpt, weights = 0, 0, float("inf"), None, None
     pretrained = None  # the published weights a run began from
     if init_from == "scratch":
-        if (os.path.exists(latest_path) or os.path.isdir(latest_sharded)) and not eval_only:
+        if (os.path.exists(latest_path) or sharded_found) and not eval_only:
             raise SystemExit(f"{out_dir} already holds a run: continue it with --init_from=resume, "
                              f"or choose another --out_dir, or delete {out_dir}")
     elif init_from == "resume":
         if fsdp:
-            if not os.path.isdir(latest_sharded):
+            if sharded_found is None:
                 raise SystemExit(f"resume: {out_dir} holds no sharded checkpoint (latest_sharded/): a sharded run "
                                  "resumes only its own; continue a single-process run without fsdp")
-            ckpt = torch.load(os.path.join(latest_sharded, "train.pt"), weights_only=True)
+            ckpt = torch.load(os.path.join(sharded_found, "train.pt"), weights_only=True)
         else:
-            if not os.path.exists(latest_path) and os.path.isdir(latest_sharded):
+            if not os.path.exists(latest_path) and sharded_found:
                 raise SystemExit(f"resume: {out_dir} holds a sharded checkpoint: resume it under torchrun with "
                                  "--fsdp=True")
             ckpt = load_checkpoint(latest_path)  # on the CPU: the RNG states must stay CPU tensors
@@ -802,8 +874,27 @@ if __name__ == "__main__":
             elif k != "dropout" and model_args[k] != v:
                 raise SystemExit(f"resume: {latest_path} has {k}={v} but the config says {model_args[k]}: "
                                  "use the settings of the run you resume (its config is stored in the checkpoint)")
+        # a different batch is refused, not rescaled: max_iters, warmup_iters and lr_decay_iters count steps of the
+        # run's batch, so a new one would silently stretch the run and shift its schedule. batch_size traded for
+        # gradient_accumulation_steps keeps every step's tokens (and the data order): that is allowed
+        was = {k: ckpt["config"][k] for k in ("gradient_accumulation_steps", "batch_size", "block_size")}
+        if math.prod(was.values()) != tokens_per_iter:
+            raise SystemExit(f"resume: {latest_path} was trained with {math.prod(was.values()):,} tokens per step ("
+                             + " x ".join(f"{k}={v}" for k, v in was.items()) + f"), the config gives "
+                             f"{tokens_per_iter:,}: resume with the run's batch (or the same product of the three)")
         iter_num, best_val_loss = ckpt["iter_num"], ckpt["best_val_loss"]
         tokens_seen = ckpt.get("tokens_seen", iter_num * tokens_per_iter)
+        if master and not fsdp and ckpt.get("val_loss") == best_val_loss and not (
+                os.path.exists(best_path) and os.path.samefile(latest_path, best_path)):
+            link_checkpoint(latest_path, best_path)  # killed between writing latest.pt and linking it as best.pt
+        if tokens_seen >= max_iters * tokens_per_iter and not eval_only:  # nothing to train: nothing to rewrite
+            if master:
+                print(f"resume: {latest_sharded if fsdp else latest_path} holds a finished run (step {iter_num} of "
+                      f"max_iters={max_iters}, best val loss {best_val_loss:.4f}): nothing to do; raise --max_iters "
+                      "to train it further")
+            if ddp:
+                dist.destroy_process_group()
+            sys.exit(0)
     else:  # published weights: their architecture replaces the settings above
         if os.path.exists(latest_path) and not eval_only:
             raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
@@ -837,18 +928,24 @@ if __name__ == "__main__":
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
     if ckpt is not None:
         if fsdp:
-            load_sharded(latest_sharded, model, optimizer, rank)
+            load_sharded(sharded_found, model, optimizer)
         else:
             optimizer.load_state_dict(ckpt["optimizer"])
             if ckpt["scaler"]:  # empty when the run that saved it did not use float16
                 scaler.load_state_dict(ckpt["scaler"])
         data_gen.set_state(ckpt["rng"]["data"])
-        if master and not fsdp:  # dropout masks continue exactly on a single process; other ranks draw fresh ones
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            if device_type == "cuda" and "cuda" in ckpt["rng"]:
-                torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        saved = ckpt["rng"].get("processes", [])  # every process's dropout RNG (see save)
+        if len(saved) == world_size:  # each process continues its own stream exactly
+            torch.set_rng_state(saved[rank]["cpu"])
+            if device_type == "cuda" and "cuda" in saved[rank]:
+                torch.cuda.set_rng_state(saved[rank]["cuda"], device)
+        else:  # saved by another number of processes: the data order continues exactly, the dropout masks cannot
+            torch.manual_seed(seed + rank + iter_num)  # not the streams of step 0 again
+            if master:
+                print(f"note: {sharded_found if fsdp else latest_path} holds the dropout RNG of {len(saved)} "
+                      f"process(es), this run has {world_size}: dropout masks start afresh (the data order is exact)")
     elif rank:
-        torch.manual_seed(seed + rank)  # each process its own dropout masks
+        torch.manual_seed(seed + rank)  # each process its own dropout stream; process 0 continues the init's
     ckpt = None  # free the memory
     raw_model = model  # checkpoints hold the raw model: no _orig_mod. or module. prefixes to strip
     if compile:
@@ -859,19 +956,25 @@ if __name__ == "__main__":
     # evaluation, schedule, batch ramp
     @torch.no_grad()
     def estimate_loss():
-        """Mean loss over eval_iters random batches per split; the same batches every time, so evaluations compare."""
+        """Mean loss over eval_iters random batches per split; the same batches every time, so evaluations compare.
+        Averaged over the processes, as at log lines: all of them see the same numbers, a NaN in any one included,
+        so none stops on it while the others wait in the next collective."""
         model.eval()
         gen = torch.Generator().manual_seed(seed + 1)
-        out = {}
-        for split, data in (("train", train_data), ("val", val_data)):
+        means = []
+        for data in (train_data, val_data):
             losses = torch.zeros(eval_iters, device=device)  # read once at the end: no wait per batch
             for k in range(eval_iters):
                 x, y = get_batch(data, torch.randint(len(data) - block_size, (batch_size,), generator=gen))
                 with ctx:
                     losses[k] = model(x, y)[1]
-            out[split] = losses.mean().item()
+            means.append(losses.mean())
+        means = torch.stack(means)
+        if ddp:
+            dist.all_reduce(means)
+            means /= world_size
         model.train()
-        return out
+        return dict(zip(("train", "val"), means.tolist()))
 
     def get_lr(progress):
         """The lr at `progress` full-batch steps of tokens: linear warmup, then cosine decay to min_lr."""
@@ -882,6 +985,16 @@ if __name__ == "__main__":
         ratio = (progress - warmup_iters) / (lr_decay_iters - warmup_iters)
         return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
 
+    # a schedule longer than the run may be meant (a shortened run), but it is never silent
+    if decay_lr and master and max_iters and not eval_only:
+        last_lr = get_lr(max_iters - 1)  # the lr of the run's last step
+        if warmup_iters >= max_iters:
+            print(f"note: warmup_iters={warmup_iters} outlasts the run (max_iters={max_iters}): the lr peaks at "
+                  f"{last_lr:.2e}, not learning_rate={learning_rate:g}; lower warmup_iters to reach it")
+        elif lr_decay_iters > max_iters:
+            print(f"note: lr_decay_iters={lr_decay_iters} outlasts the run (max_iters={max_iters}): the lr ends at "
+                  f"{last_lr:.2e}, not min_lr={min_lr:g}; set lr_decay_iters={max_iters} to decay fully")
+
     def micro_steps(tokens_seen):
         """Micro-steps (over all processes) in the next step. GPT-3 Appendix B: "we also gradually increase the batch
         size linearly from a small value (32k tokens) to the full value over the first 4-12 billion tokens", here
@@ -891,32 +1004,59 @@ if __name__ == "__main__":
         tokens = batch_ramp_start + (tokens_per_iter - batch_ramp_start) * tokens_seen / batch_ramp_tokens
         return int(tokens // micro_tokens) * world_size
 
-    writer = None  # the thread writing the last plain checkpoint
+    writer, write_failed = None, []  # the thread writing the last plain checkpoint, and what stopped it (if anything)
 
-    def save(improved):
-        """latest.pt, and best.pt when the validation loss improved, holding everything an exact resume needs. The
+    def wait_for_save():
+        """Wait until the last plain checkpoint is on disk. A write that failed stops the run here, in its one line: the
+        thread hands its exception over, as a thread that raises (SystemExit included) only prints a traceback."""
+        global writer
+        if writer is not None:
+            writer.join()
+            writer = None
+        if write_failed:
+            interrupt.restore()
+            raise write_failed.pop()
+
+    def process_rng():
+        """This process's dropout RNG: the CPU generator's state, and the GPU's where it runs on one."""
+        state = {"cpu": torch.get_rng_state()}
+        if device_type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(device)
+        return state
+
+    def save(improved, val_loss=None):
+        """latest.pt, and best.pt when the validation loss improved, holding everything an exact resume needs, and the
+        val_loss it was saved at (None between evaluations), by which a resume knows latest.pt is the best state. The
         state is copied to the CPU here; a thread writes it while training goes on, and best.pt is a second name
         for the same file. A sharded run writes its shards (every process) with torch.distributed.checkpoint."""
-        rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
-        if device_type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(device)
+        processes = [None] * world_size if master else None  # each process's dropout RNG, for process 0 to write
+        if ddp:
+            dist.gather_object(process_rng(), processes)
+        else:
+            processes[0] = process_rng()
+        rng = {"data": data_gen.get_state(), "processes": processes}
         train = dict(model_args=model_args, iter_num=iter_num, tokens_seen=tokens_seen, best_val_loss=best_val_loss,
-                     config=config, meta=meta, rng=rng, model_type="gpt", pretrained=pretrained)
+                     val_loss=val_loss, config=config, meta=meta, rng=rng, model_type="gpt", pretrained=pretrained)
         if fsdp:
             if optimizer.state:  # nothing to resume before the first step (see sharded_state)
                 state = sharded_state(raw_model, optimizer)
-                for folder in (latest_sharded, best_sharded) if improved else (latest_sharded,):
+                # best first: a kill between the two leaves latest_sharded the older, whose resumed run saves best again
+                for folder in (best_sharded, latest_sharded) if improved else (latest_sharded,):
                     save_sharded(folder, state, train, rank)
             return None
         if not master:
             return None
+        wait_for_save()  # one write at a time: the previous one is on disk (or has stopped the run) first
         snapshot = to_cpu(dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
                                scaler=scaler.state_dict(), **train))
 
         def write():
-            save_checkpoint(latest_path, snapshot)
-            if improved:
-                link_checkpoint(latest_path, best_path)
+            try:
+                save_checkpoint(latest_path, snapshot)
+                if improved:
+                    link_checkpoint(latest_path, best_path)
+            except BaseException as e:  # for wait_for_save to raise in the loop
+                write_failed.append(e)
         thread = threading.Thread(target=write)
         thread.start()
         return thread
@@ -936,7 +1076,7 @@ if __name__ == "__main__":
         print("config: " + json.dumps(config))
         resumed = iter_num if init_from == "resume" else None
         if resumed is not None:
-            print(f"resumed from step {iter_num} ({tokens_seen:,} tokens) of {latest_sharded if fsdp else latest_path}")
+            print(f"resumed from step {iter_num} ({tokens_seen:,} tokens) of {sharded_found if fsdp else latest_path}")
         log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype,
                   "world_size": world_size, "config": config, "resumed_from": resumed})
     if wandb_log and master:
@@ -944,12 +1084,13 @@ if __name__ == "__main__":
 
     def stop_on_nan(value, what):
         interrupt.restore()
-        if writer is not None:
-            writer.join()
+        wait_for_save()
         kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
                 else "no checkpoint was written")
+        advice = ["a lower learning_rate", f"a smaller grad_clip than {grad_clip:g}" if grad_clip else
+                  "grad_clip=1.0 (clipping is off)"] + (["dtype=float32"] if dtype != "float32" else [])  # what applies
         raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
-                         "Try a lower learning_rate, a smaller grad_clip or dtype=float32")
+                         f"Try {', '.join(advice[:-1])} or {advice[-1]}")
 
     # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save, exit 130 or 143; a second one quits at once
     interrupt = Interrupt("saving a checkpoint after this step" if master else "")
@@ -974,14 +1115,16 @@ if __name__ == "__main__":
                 plot_losses(os.path.join(out_dir, "log.jsonl"), os.path.join(out_dir, "loss.png"))  # needs matplotlib
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss": losses["train"], "val/loss": losses["val"]})
-            if iters_since_log and not math.isfinite(loss_sum.item()):  # a NaN since the last log line: never saved
-                stop_on_nan(loss_sum.item(), "the loss")
+            if iters_since_log:  # a NaN since the last log line, in any process: never saved
+                unlogged = loss_sum.clone()  # loss_sum itself is reduced at the next log line
+                if ddp:
+                    dist.all_reduce(unlogged)
+                if not math.isfinite(unlogged.item()):
+                    stop_on_nan(unlogged.item(), "the loss")
             if not eval_only:
                 improved = losses["val"] < best_val_loss
                 best_val_loss = min(best_val_loss, losses["val"])
-                if writer is not None:
-                    writer.join()
-                writer = save(improved)
+                writer = save(improved, losses["val"])
             t_log = time.time()  # evaluation time is not training throughput
         if done or eval_only:
             break
@@ -1043,11 +1186,8 @@ if __name__ == "__main__":
             t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
             loss_sum.zero_()
             if stop:
-                if writer is not None:
-                    writer.join()
                 writer = save(False)
-                if writer is not None:
-                    writer.join()
+                wait_for_save()  # "saved" only once the file is complete and renamed
                 if ddp:
                     dist.destroy_process_group()
                 saved = latest_sharded if fsdp else latest_path
@@ -1055,8 +1195,7 @@ if __name__ == "__main__":
                                if master else "")
 
     interrupt.restore()
-    if writer is not None:
-        writer.join()
+    wait_for_save()
 
     # a sample from the trained model (every process of a sharded run takes part: its weights are spread over them)
     if (master or fsdp) and sample_tokens > 0 and not eval_only:

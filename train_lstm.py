@@ -128,29 +128,7 @@ def nt_asgd_should_switch(val_losses, nonmono):
     return len(before) > nonmono and newest > min(before[:-nonmono])
 
 # -----------------------------------------------------------------------------
-# checkpoints: as train_gpt.py's (written atomically, read with weights_only=True), with model_type "awd_lstm"
-
-
-def save_checkpoint(path, ckpt):
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves half a checkpoint
-
-
-def load_checkpoint(path, device="cpu"):
-    if not os.path.exists(path):
-        raise SystemExit(f"checkpoint: {path} does not exist (check --out_dir, or train a model there first)")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # torch's messages run to paragraphs: the exception type says enough
-        raise SystemExit(f"checkpoint: {path} is truncated or corrupted, or not a torch checkpoint "
-                         f"({type(e).__name__}); use another checkpoint or retrain")
-    if not isinstance(ckpt, dict) or "model_args" not in ckpt:
-        raise SystemExit(f"checkpoint: {path} was not written by this project's training scripts")
-    if ckpt.get("model_type") != "awd_lstm":
-        raise SystemExit(f"checkpoint: {path} holds a {ckpt.get('model_type', 'gpt')} model, not an AWD-LSTM "
-                         "(train_gpt.py's checkpoints load with train_gpt.py)")
-    return ckpt
+# checkpoints: written and read by prepare.py's save_checkpoint and load_checkpoint, with model_type "awd_lstm"
 
 
 def model_from_checkpoint(ckpt):
@@ -172,8 +150,9 @@ def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
 if __name__ == "__main__":
     import numpy as np
 
-    from prepare import (Interrupt, Progress, check_settings, check_vocab, code_version, configure, load_meta,
-                         load_split, lock_out_dir, plot_losses, precision, timing)
+    from prepare import (Interrupt, Progress, check_settings, check_vocab, code_version, configure, default_device,
+                         load_checkpoint, load_meta, load_split, lock_out_dir, plot_losses, precision, save_checkpoint,
+                         timing)
 
     # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
     # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
@@ -184,6 +163,9 @@ if __name__ == "__main__":
     save_interval = 10.0  # minutes between saves of latest.pt within an epoch, at a log line (0: at epoch ends only)
     init_from = "scratch"  # 'scratch' or 'resume' (from out_dir/latest.pt)
     eval_only = False  # evaluate latest.pt (resume) on val and test, then exit
+    wandb_log = False  # each log.jsonl record of a step to Weights & Biases too; needs `pip install wandb`
+    wandb_project = "origins"
+    wandb_run_name = "lstm"
     # data
     dataset = "shakespeare_char"
     backwards = False  # read every split right to left: the backward LM that ULMFiT pairs with the forward one (§3.4)
@@ -216,9 +198,9 @@ if __name__ == "__main__":
     max_iters = 0  # stop after this many steps in all (0: run every epoch)
     max_seconds = 0  # stop after this much training time, evaluation excluded (0: no limit), for equal-time comparisons
     # system
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()  # 'cuda' if available, else 'mps' (Apple silicon), else 'cpu'
     dtype = "auto"  # bfloat16 where supported, else float16 with a GradScaler on GPU; float32 on CPU
-    compile = torch.cuda.is_available()  # the decoder and loss only: see below
+    compile = torch.cuda.is_available()  # the decoder and loss only (see below), on CUDA: mps runs eagerly
     seed = 1337
     config = configure({k: v for k, v in globals().items() if k not in _before and not k.startswith("_")})
     globals().update(config)
@@ -235,6 +217,11 @@ if __name__ == "__main__":
         "stlr_ratio": (lambda v: v >= 1, ">= 1 (the peak lr over the lowest)"), "grad_clip": "nonneg",
         "epochs": "positive", "max_iters": "nonneg", "max_seconds": "nonneg",
         "dtype": ("auto", "float32", "bfloat16", "float16")})
+    if wandb_log:
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
 
     # device and precision, as in train_gpt.py
     device_type, dtype, ctx = precision(device, dtype)
@@ -266,7 +253,7 @@ if __name__ == "__main__":
                       dropout_out=dropout_out, weight_drop=weight_drop)
     ckpt = None
     if init_from == "resume":
-        ckpt = load_checkpoint(latest_path)  # on the CPU: the RNG states must stay CPU tensors
+        ckpt = load_checkpoint(latest_path, model_type="awd_lstm")  # on the CPU: the RNG states must stay CPU tensors
         check_vocab(ckpt["meta"], meta, latest_path, dataset)
         for k in ("vocab_size", "emb_size", "hidden_size", "n_layers"):
             if ckpt["model_args"][k] != model_args[k]:
@@ -275,6 +262,10 @@ if __name__ == "__main__":
         if ckpt.get("backwards", False) != backwards:  # checkpoints from before the setting read forwards
             raise SystemExit(f"resume: {latest_path} was trained with backwards={ckpt.get('backwards', False)} but "
                              f"the config says backwards={backwards}: use the direction of the run you resume")
+        if ckpt["config"]["batch_size"] != batch_size:  # the text is cut into batch_size streams, each with its state
+            raise SystemExit(f"resume: {latest_path} was trained with batch_size={ckpt['config']['batch_size']} "
+                             f"but the config says {batch_size}: its hidden state and position are per stream; "
+                             "resume with the run's batch_size")
     elif os.path.exists(latest_path) and not eval_only:  # never overwrite an earlier run's checkpoints
         raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
                          f"or choose another --out_dir, or delete {out_dir}")
@@ -315,6 +306,10 @@ if __name__ == "__main__":
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
         hidden = [(h.to(device), c.to(device)) for h, c in ckpt["hidden"]]
     ckpt = None
+    if init_from == "resume" and not eval_only and (epoch > epochs or 0 < max_iters <= iter_num):
+        print(f"resume: {latest_path} holds a finished run (step {iter_num}; epochs={epochs}, max_iters={max_iters}): "
+              "nothing to do; raise --epochs (or --max_iters) to train it further")
+        sys.exit(0)  # nothing trained, nothing rewritten
 
     # the loss head: Dynamo cannot trace nn.LSTM (it would graph-break and run cuDNN eagerly anyway), so we
     # compile only what follows it: the tied decoder and the softmax cross-entropy over the vocabulary, which
@@ -373,18 +368,24 @@ if __name__ == "__main__":
         rng_state = {"torch": torch.get_rng_state(), "bptt": json.dumps(rng.bit_generator.state)}
         if device_type == "cuda":
             rng_state["cuda"] = torch.cuda.get_rng_state(device)
-        save_checkpoint(path, dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                                   scaler=scaler.state_dict(), model_args=model_args, iter_num=iter_num, epoch=epoch,
-                                   pos=pos, optimizer_name=optimizer_name, val_losses=val_losses,
-                                   best_val_loss=best_val_loss, hidden=[(h.cpu(), c.cpu()) for h, c in detach(hidden)],
-                                   rng=rng_state, backwards=backwards, config=config, meta=meta,
-                                   model_type="awd_lstm"))
+        try:  # a failed write (a full disk) stops the run in save_checkpoint's one line, the signal handlers put back
+            save_checkpoint(path, dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                       scaler=scaler.state_dict(), model_args=model_args, iter_num=iter_num,
+                                       epoch=epoch, pos=pos, optimizer_name=optimizer_name, val_losses=val_losses,
+                                       best_val_loss=best_val_loss,
+                                       hidden=[(h.cpu(), c.cpu()) for h, c in detach(hidden)], rng=rng_state,
+                                       backwards=backwards, config=config, meta=meta, model_type="awd_lstm"))
+        except SystemExit:
+            interrupt.restore()
+            raise
 
     log_path = os.path.join(out_dir, "log.jsonl")
 
     def log_json(record):
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        if wandb_log and "iter" in record:  # a step's numbers (the run's config went to wandb.init)
+            wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
 
     version = code_version()
     print(f"origins train_lstm.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
@@ -396,6 +397,8 @@ if __name__ == "__main__":
               f"of {latest_path}")
     log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
               "resumed_from": resumed})
+    if wandb_log:
+        wandb.init(project=wandb_project, name=wandb_run_name, config=config)
 
     if eval_only:
         results = averaged(lambda: {**report("val", evaluate(val_data, "val")),
@@ -442,8 +445,10 @@ if __name__ == "__main__":
         if not math.isfinite(lossf):
             kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
                     else "no checkpoint was written")
+            fix = "dtype=float32" if dtype != "float32" else (f"a smaller grad_clip than {grad_clip:g}" if grad_clip
+                                                              else "grad_clip=0.25 (clipping is off)")
             fail(f"loss is {lossf} in steps {iter_num - steps_since_log + 1}-{iter_num}: stopping without saving; "
-                 f"{kept}. Try a lower learning_rate or dtype=float32")
+                 f"{kept}. Try a lower learning_rate or {fix}")
         return lossf
 
     def interrupted():
@@ -533,7 +538,7 @@ if __name__ == "__main__":
 
     # final: the best checkpoint on test, with the exact sequential pass
     if test_data is not None:
-        model.load_state_dict(load_checkpoint(best_path, device)["model"])
+        model.load_state_dict(load_checkpoint(best_path, device, "awd_lstm")["model"])
         try:
             results = report("test", evaluate(test_data, "test"))
         except KeyboardInterrupt:  # training is saved; a long pass stopped says so in one line, as training does

@@ -9,5 +9,5 @@ block_size = 1024
 attn_window = 128  # layers 1 and 3 (from 0): each token sees itself and the 127 before it
 batch_size = 2  # 2 x 1,024: the recipes' 2,048 characters a step
 max_seconds = 180
-max_iters = 200  # a little over the steps that 180 s allowed each of two runs on the shared cores
-lr_decay_iters = 200
+max_iters = 650  # about what 180 s allow each of two runs on the 2 cores; max_seconds ends the run first
+lr_decay_iters = 650

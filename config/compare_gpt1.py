@@ -9,7 +9,7 @@
 #   OMP_NUM_THREADS=1 python train_gpt.py config/compare_gpt1.py      (README: all four at once, one thread each)
 out_dir = "out-compare-gpt1"
 dataset = "wikitext2_char"
-eval_interval = 50  # about 6 points on each curve
+eval_interval = 150  # about 6 points on each curve
 eval_iters = 10  # 10 x 8 x 256 = 20k characters per estimate (per split): noise well under the gaps between models
 log_interval = 10  # divides eval_interval, so each evaluation's training time is counted up to it
 sample_tokens = 0
@@ -23,9 +23,9 @@ prenorm = False  # GPT-1's post-LN block: x = LN(x + f(x))
 attn_window = 0
 gelu = "none"  # the exact GELU for all three: OpenAI's tanh form costs twice as much on a CPU (README, Results)
 learning_rate = 3e-3  # the CPU defaults' rate for a 4 x 128 model (README, Results); the same for all three GPTs
-warmup_iters = 30  # a tenth of the steps
-max_iters = 300  # equal time: a little more than the ~270 steps a GPT made in max_seconds with four runs on 2
-lr_decay_iters = 300  # cores (2.3k tokens/s each), so the clock ends every run with its cosine nearly done
+warmup_iters = 90  # a tenth of the steps
+max_iters = 900  # equal time: a little more than the ~820 steps a GPT makes in max_seconds with four runs on 2
+lr_decay_iters = 900  # cores (7k tokens/s each, one thread), so the clock ends every run with its cosine nearly done
 min_lr = 3e-4
 max_seconds = 240  # training time, evaluation excluded, the same for all four
 weight_decay = 0.1

@@ -8,5 +8,5 @@
 learning_rate = 2.5e-4
 min_lr = 0.0  # GPT-1 §4.1: "annealed to 0 using a cosine schedule"
 max_seconds = 180
-max_iters = 200  # a little over the steps that 180 s allowed each of four runs on the shared cores
-lr_decay_iters = 200
+max_iters = 650  # a little over the ~610 steps that 180 s allow each of four runs on the 2 cores (7k tokens/s)
+lr_decay_iters = 650

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import shlex
 import sys
 import tarfile
 import zipfile
@@ -24,8 +25,8 @@ from collections import Counter
 import numpy as np
 
 from prepare import (BUNDLED, DATASETS, EOS, FIELDS, SHAKESPEARE_TEXT, TASKS, TOKENIZERS, UNK, check_record,
-                     check_splits, dataset_dir, download, get_tokenizer, gpt2_encoding, jsonl, read_records, utf8,
-                     write_file)
+                     check_splits, dataset_dir, download, get_tokenizer, gpt2_encoding, jsonl, read_records,
+                     remove_leftovers, utf8, write_file)
 
 # -----------------------------------------------------------------------------
 # sources: every published file's URL and sha256, in one place
@@ -163,21 +164,32 @@ VAL_FRACTION = 0.1  # the last 10% of the characters are val, as nanoGPT cuts Sh
 
 
 def read_input(path):
-    """The documents of one --input file: a .txt file is one document, a .jsonl file one {"text": ...} per line."""
+    """The documents of one --input file: a .txt file is one document, a .jsonl file one {"text": ...} per line.
+    As Python reads text files, a byte-order mark (Windows Notepad's) is dropped and every line end becomes \\n
+    (Windows' \\r\\n, old Macs' \\r): a model should not spend tokens on how a file was saved. A note says so."""
+    if os.path.isdir(path):
+        raise SystemExit(f"text: {path} is a folder, not a file: name the files in it (--input {path}/*.txt)")
     if not path.endswith((".txt", ".jsonl")):
         raise SystemExit(f"text: {path}: use .txt files (one document each) or .jsonl (one {{\"text\": ...}} per line)")
     if not os.path.isfile(path):
         raise SystemExit(f"text: no such file: {path}")
     with open(path, "rb") as f:
         text = utf8(f.read(), path)
+    bom, text = text.startswith("\ufeff"), text.removeprefix("\ufeff")
     if path.endswith(".txt"):
-        return [text]
-    docs = []
-    for n, record in jsonl(path, text):
-        if not isinstance(record.get("text"), str):
-            raise SystemExit(f"text: {path} line {n} has no \"text\" string: write {{\"text\": \"...\"}} on each line")
-        docs.append(record["text"])
-    return docs
+        docs = [text]
+    else:
+        docs = []
+        for n, record in jsonl(path, text):
+            if not isinstance(record.get("text"), str):
+                raise SystemExit(f"text: {path} line {n} has no \"text\" string: write {{\"text\": \"...\"}} on "
+                                 "each line")
+            docs.append(record["text"])
+    ends = sum(doc.count("\r") for doc in docs)  # each \r ends a line, alone or before \n
+    said = ["its byte-order mark dropped"] * bom + [f"{ends:,} \\r\\n or \\r line ends made \\n"] * (ends > 0)
+    if said:
+        print(f"note: {path}: {' and '.join(said)}")
+    return [doc.replace("\r\n", "\n").replace("\r", "\n") for doc in docs]
 
 
 def cut(docs, val_fraction):
@@ -302,8 +314,21 @@ def prepare_fineweb(src, shards, out_dir):
     return splits
 
 
+def dataset_command(name, src, tokenizer, out, inputs, val_fraction, max_vocab, shards):
+    """The `python prepare.py` command that makes a dataset, which its meta.json keeps so that a message about the
+    dataset (a prepare killed part-way) can name it; paths are absolute, so it runs from any folder."""
+    args = ["python", "prepare.py", name] + (["--input", *map(os.path.abspath, inputs)] if inputs else [])
+    for flag, value in (("--from", os.path.abspath(src) if src else None),
+                        ("--tokenizer", tokenizer if tokenizer != DATASETS[name] else None), ("--out", out),
+                        ("--val_fraction", val_fraction), ("--max_vocab", max_vocab), ("--shards", shards)):
+        if value is not None:
+            args += [flag, str(value)]
+    return shlex.join(args)
+
+
 def prepare_dataset(name, src, tokenizer, out, inputs, val_fraction, max_vocab, shards):
-    """Write data/OUT/{train,val[,test]}.bin, then meta.json (last, so that it describes complete files); returns it."""
+    """Write data/OUT/{train,val[,test]}.bin, then meta.json (last, so that it describes complete files); returns it.
+    Then it removes what a killed prepare left there (remove_leftovers: FineWeb's train.bin.PID.tmp is gigabytes)."""
     out_dir = dataset_dir(out or (name if tokenizer == DATASETS[name] else f"{name}_{tokenizer}"))
     if name == "fineweb10B":
         fields = {"vocab_size": 50257, "dtype": "uint16", "eot_token": 50256}  # GPT-2: 256 bytes, 50,000 merges, eot
@@ -319,7 +344,8 @@ def prepare_dataset(name, src, tokenizer, out, inputs, val_fraction, max_vocab, 
     meta = {"dataset": name, "tokenizer": tokenizer, "vocab_size": fields["vocab_size"], "dtype": fields["dtype"]}
     if "eot_token" in fields:
         meta["eot_token"] = fields["eot_token"]
-    meta.update(splits=splits, source=source)
+    meta.update(splits=splits, source=source,
+                command=dataset_command(name, src, tokenizer, out, inputs, val_fraction, max_vocab, shards))
     if name == "fineweb10B":
         meta["note"] = "bytes are null: the shards hold GPT-2 tokens only, not the text they came from"
     if "bpe" in fields:
@@ -328,6 +354,7 @@ def prepare_dataset(name, src, tokenizer, out, inputs, val_fraction, max_vocab, 
         meta["vocab"] = fields["vocab"]  # last, being long: index = token id
     write_file(os.path.join(out_dir, "meta.json"), [json.dumps(meta, indent=1, ensure_ascii=False).encode()])
     print(f"wrote {out_dir}: {meta['vocab_size']:,} {tokenizer} tokens, {meta['dtype']}")
+    remove_leftovers(out_dir, "prepare")  # a file of a process that still runs here (DDP ranks preparing too) stays
     return meta
 
 # -----------------------------------------------------------------------------
@@ -500,9 +527,10 @@ def read_copa(name, src, inputs, task_type):
         splits[split] = []
         for filename in filenames:
             for n, r in jsonl(filename, utf8(fetch(name, src, filename), filename)):
-                if r.get("question") not in COPA_QUESTION or not isinstance(r.get("premise"), str):
-                    raise SystemExit(f"copa: {filename} line {n} needs a premise and a question 'cause' or "
-                                     "'effect': use SuperGLUE's file")
+                if r.get("question") not in COPA_QUESTION or not all(isinstance(r.get(k), str) for k in (
+                        "premise", "choice1", "choice2")):
+                    raise SystemExit(f"copa: {filename} line {n} needs premise, choice1, choice2 (strings), question "
+                                     "('cause' or 'effect') and label (0 or 1): use SuperGLUE's file")
                 # the question spelled out after the premise: a model fine-tuned on [context, choice] pairs
                 # must see which way the causality runs
                 record = {"context": f"{r['premise']} {COPA_QUESTION[r['question']]}",
@@ -725,6 +753,7 @@ def prepare_task(name, src, out, inputs, task_type=None):
             "splits": {split: len(records) for split, records in splits.items()}, "source": source}
     write_file(os.path.join(out_dir, "task.json"), [json.dumps(info, indent=1, ensure_ascii=False).encode()])
     print(f"wrote {out_dir}: {task_type} task" + (f", {len(labels)} labels" if labels else ""))
+    remove_leftovers(out_dir, "prepare")
     return info
 
 # -----------------------------------------------------------------------------

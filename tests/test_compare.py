@@ -112,13 +112,13 @@ def test_compare_table_equals_logs_and_checkpoints(runs, capsys):
 
 
 def test_tokens_budget_config_gives_every_recipe_the_same_tokens():
-    """config/compare_tokens.py after each recipe: max_iters steps of the recipe's tokens make its 250k."""
+    """config/compare_tokens.py after each recipe: max_iters steps of the recipe's tokens make its 1M."""
     for recipe in RECIPES:
         path = os.path.join(REPO, f"train_{script(recipe)}.py")
         c = prepare.configure(prepare.setting_defaults(path),
                               [f"config/compare_{recipe}.py", "config/compare_tokens.py"], [path])
         per_step = c["batch_size"] * (0.975 * c["bptt"] - 0.5 if recipe == "lstm" else c["block_size"])
-        assert c["max_seconds"] == 0 and abs(c["max_iters"] * per_step - 250_000) <= per_step
+        assert c["max_seconds"] == 0 and abs(c["max_iters"] * per_step - 1_000_000) <= per_step
         if recipe != "lstm":
             assert c["lr_decay_iters"] == c["max_iters"]
 

@@ -24,7 +24,8 @@ from eval import (LAMBADA_SHA256, LAMBADA_URL, accuracy, choice_metrics, choice_
                   fewshot_prompts, fit, lambada_pairs, perplexity, pick, score, windows)
 from scripts import run_script, script_error  # noqa: E402
 from test_prepare import server  # noqa: E402,F401 (a loopback HTTP server fixture)
-from train_gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
+from prepare import save_checkpoint  # noqa: E402
+from train_gpt import GPT, GPTConfig  # noqa: E402
 from train_lstm import AWDLSTM, LSTMConfig  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,21 +183,22 @@ def tiny_lstm(vocab_size=20):
     return AWDLSTM(LSTMConfig(vocab_size=vocab_size, emb_size=8, hidden_size=12, n_layers=2)).eval()
 
 
-@pytest.mark.parametrize("kind", ["gpt", "awd_lstm"])
-def test_score_matches_each_pair_alone(kind):
+@pytest.mark.parametrize("model_type", ["gpt", "awd_lstm"])
+def test_score_matches_each_pair_alone(model_type):
     """Pairs of different lengths, batched (sorted by length, padded, logits only at the continuation): each one's
     log-probabilities and greedy flag as a full forward pass over that pair alone gives them, in the order given."""
-    model = tiny_gpt(block_size=16) if kind == "gpt" else tiny_lstm()
+    model = tiny_gpt(block_size=16) if model_type == "gpt" else tiny_lstm()
     rng = np.random.default_rng(3)
     pairs = [(rng.integers(20, size=c).tolist(), rng.integers(20, size=k).tolist())
              for c, k in [(9, 2), (1, 1), (14, 3), (4, 5), (6, 1)]]
-    greedy = model(torch.tensor([[1, 2, 3]]), *([] if kind == "gpt" else [model.init_hidden(1)]))[0][0, -1].argmax()
+    hidden = [] if model_type == "gpt" else [model.init_hidden(1)]
+    greedy = model(torch.tensor([[1, 2, 3]]), *hidden)[0][0, -1].argmax()
     pairs.append(([1, 2, 3], [greedy.item()]))  # one continuation the model is sure to get right
-    scores = score(model, kind, pairs, 16 if kind == "gpt" else 0, 4, **CPU)
+    scores = score(model, model_type, pairs, 16 if model_type == "gpt" else 0, 4, **CPU)
     for (context, continuation), (logp, right) in zip(pairs, scores):
         full = torch.tensor([context + continuation])
         with torch.no_grad():
-            if kind == "gpt":
+            if model_type == "gpt":
                 logits = model(full[:, :-1], full[:, 1:])[0][0]
             else:
                 logits = model(full[:, :-1], model.init_hidden(1))[0][0]

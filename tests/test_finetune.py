@@ -351,7 +351,7 @@ def test_lm_fine_tuning_then_classifier_then_predict(pretrained, capsys, monkeyp
     assert lm_ckpt["meta"]["vocab"] == base["meta"]["vocab"]  # vocab='pretrained'
     assert not torch.equal(lm_ckpt["model"]["rnns.0.weight_hh_l0"], base["model"]["rnns.0.weight_hh_l0"])
     # the fine-tuned LM is an ordinary train_lstm.py checkpoint: sample.py reads it
-    assert run_script(os.path.join(REPO, "sample.py"), [f"--ckpt={out / 'lm.pt'}", "--num_samples=1",
+    assert run_script(os.path.join(REPO, "sample.py"), [f"--init_from={out / 'lm.pt'}", "--num_samples=1",
                                                          "--max_new_tokens=5", "--device=cpu"]) == 0
     # predict: one line per text, label, probability, text; unknown words are <unk>, never an error
     texts = ["w1 a w2 b w3", "b w4 w5 a", "a zebra b"]
@@ -362,13 +362,19 @@ def test_lm_fine_tuning_then_classifier_then_predict(pretrained, capsys, monkeyp
     lines = capsys.readouterr().out.strip().split("\n")
     assert [line.split("\t")[2] for line in lines] == texts
     assert all(line.split("\t")[0] in ("ab", "ba") and 0.5 <= float(line.split("\t")[1]) <= 1 for line in lines)
+    # the same texts as prepare.py task's CSV (a header naming the columns, a label column ignored): the same lines
+    rows = "".join(f"{i},{text},ab\n" for i, text in enumerate(texts))
+    (pretrained.parent / "new.csv").write_text("id,text,label\n" + rows)
+    assert run_script(SCRIPT, ["--mode=predict", f"--out_dir={out}", f"--input={pretrained.parent / 'new.csv'}",
+                               "--device=cpu"]) == 0
+    assert capsys.readouterr().out.strip().split("\n") == lines
     # nothing on stdin (file descriptor 0, which predict mode reads): one line saying how to give input
     saved, empty = os.dup(0), os.open(os.devnull, os.O_RDONLY)
     os.dup2(empty, 0)
     try:
         assert script_error(SCRIPT, ["--mode=predict", f"--out_dir={out}", "--device=cpu"]) == (
             "predict: nothing to label: stdin holds no examples; give one text per line on stdin (echo \"Who wrote "
-            f"Hamlet ?\" | python finetune.py --mode=predict --out_dir={out}) or a .txt or .jsonl file with "
+            f"Hamlet ?\" | python finetune.py --mode=predict --out_dir={out}) or a .txt, .csv or .jsonl file with "
             "--input=FILE")
     finally:
         os.dup2(saved, 0)
@@ -427,6 +433,62 @@ def test_bad_input_gets_one_line(pretrained, tmp_path):
     out = tmp_path / "done"
     assert run(out, f"--init_from={pretrained}", "--lm_epochs=0", "--epochs=1") == 0
     assert "already holds a classifier" in message(f"--init_from={pretrained}", f"--out_dir={out}")
+
+
+def test_wandb_log(pretrained, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed (an import of it raises ImportError)
+    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={tmp_path / 'a'}", "--wandb_log=True"]) == (
+        "config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
+    assert not os.path.exists(tmp_path / "a")  # before anything is written
+    inits, logs = [], []
+    monkeypatch.setitem(sys.modules, "wandb", type(sys)("wandb"))
+    sys.modules["wandb"].init, sys.modules["wandb"].log = lambda **kwargs: inits.append(kwargs), logs.append
+    assert run(tmp_path / "b", f"--init_from={pretrained}", "--lm_epochs=1", "--epochs=1", "--n_train=50",
+               "--wandb_log=True") == 0
+    assert [(i["project"], i["name"], i["config"]["epochs"]) for i in inits] == [("origins", "finetune", 1)]
+    # each stage record of log.jsonl, its numbers named stage/key: lm/loss, classifier/loss, final/test_accuracy
+    expected = [{f"{r['stage']}/{k}": v for k, v in r.items() if isinstance(v, (int, float))}
+                for r in records(tmp_path / "b") if "stage" in r]
+    assert logs == expected and "lm/loss" in logs[1] and "final/test_accuracy" in logs[-1]
+
+
+def test_predict_reads_what_prepare_task_reads(tmp_path, monkeypatch):
+    """Predict mode's input: JSONL records, a CSV with a text column (its header never labelled), or one text a line;
+    each fault one line."""
+    read = finetune.read_new_records
+    (tmp_path / "new.csv").write_bytes(b'\xef\xbb\xbfid,text,label\n1,"one, two",x\n2,"three\nlines\n",y\n')
+    assert read(str(tmp_path / "new.csv"), "classification") == [{"text": "one, two"}, {"text": "three\nlines\n"}]
+    (tmp_path / "new.jsonl").write_text('{"text": "a b"}\n\n{"text": "c", "id": 3}\n')
+    assert read(str(tmp_path / "new.jsonl"), "classification") == [{"text": "a b"}, {"text": "c"}]
+    (tmp_path / "new.txt").write_text("text\nfirst line\n\nsecond line\n")  # plain lines: no header, all labelled
+    assert read(str(tmp_path / "new.txt"), "classification") == [{"text": t} for t in ("text", "first line",
+                                                                                        "second line")]
+    # a CSV without a text column (GLUE's SST-2 names it sentence): one line naming the columns it has
+    (tmp_path / "notext.csv").write_text("id,sentence,label\n1,a fine film,1\n")
+    with pytest.raises(SystemExit) as e:
+        read(str(tmp_path / "notext.csv"), "classification")
+    assert str(e.value) == (f"predict: {tmp_path / 'notext.csv'} needs a header row naming a text column (it has "
+                            "id, sentence, label), as `prepare.py task` reads CSV")
+    (tmp_path / "blank.csv").write_text("text,label\n,1\n")
+    with pytest.raises(SystemExit, match=r'^data: .*blank\.csv line 2 needs "text" as a non-empty string'):
+        read(str(tmp_path / "blank.csv"), "classification")
+    with pytest.raises(SystemExit, match=r"^predict: a entailment model reads \.jsonl records"):
+        read(str(tmp_path / "new.csv"), "entailment")
+    with pytest.raises(SystemExit) as e:
+        read(str(tmp_path), "classification")
+    assert str(e.value) == f"predict: {tmp_path} is a folder: give a .txt, .csv or .jsonl file, or - for stdin"
+    # latin-1 on standard input (file descriptor 0): named as such, not as "-"
+    (tmp_path / "latin1.txt").write_bytes("caf\u00e9\n".encode("latin-1"))
+    saved, latin1 = os.dup(0), os.open(tmp_path / "latin1.txt", os.O_RDONLY)
+    os.dup2(latin1, 0)
+    try:
+        with pytest.raises(SystemExit) as e:
+            read("-", "classification")
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(latin1)
+    assert str(e.value).startswith("prepare: standard input is not UTF-8 text (byte 3)")
 
 
 def test_lm_texts_all_adds_the_held_out_texts_never_their_labels(pretrained, capsys):
@@ -524,7 +586,7 @@ def test_stopped_runs_resume_bit_exactly_in_either_stage(pretrained, monkeypatch
                 assert (f"\n{signame}: saving latest.pt after this step (Ctrl-C again to quit without saving)\n"
                         in printed)
                 assert printed.endswith(f"interrupted {where}: saved {out / 'latest.pt'}; continue with the same "
-                                        "settings and --resume=True\n")
+                                        "settings and --init_from=resume\n")
                 assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == saved  # given back
         ckpt = torch.load(out / "latest.pt", weights_only=True)
         position = ckpt["position"]
@@ -536,14 +598,14 @@ def test_stopped_runs_resume_bit_exactly_in_either_stage(pretrained, monkeypatch
         stopped = files(out)
         # the same settings continue it; a fresh run on it, or a resume with other settings, is refused
         assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", *common]) == (
-            f"{out} holds an unfinished run ({out / 'latest.pt'}): continue it with --resume=True, or choose another "
-            f"--out_dir, or delete {out}")
-        assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", *common, "--resume=True",
+            f"{out} holds an unfinished run ({out / 'latest.pt'}): continue it with --init_from=resume, or choose "
+            f"another --out_dir, or delete {out}")
+        assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", *common, "--init_from=resume",
                                      "--lm_lr=0.01"]) == (
             f"resume: {out / 'latest.pt'} was written with lm_lr=0.004, but the settings say 0.01: resume with the "
             "settings of the run you continue")
         assert files(out) == stopped
-        assert run(out, *common, "--resume=True") == 0
+        assert run(out, *common, "--init_from=resume") == 0
         where = (f"LM fine-tuning epoch 2, token {position['pos']:,} of each row (step {n})"
                  if ckpt["stage"] == "lm" else "classifier epoch 2, batch 2 of 4")
         assert f"\nresumed from {where} of {out / 'latest.pt'}\n" in capsys.readouterr().out
@@ -552,7 +614,7 @@ def test_stopped_runs_resume_bit_exactly_in_either_stage(pretrained, monkeypatch
     # a finished run is never trained over, nor resumed
     finished = files(full)
     assert "already holds a classifier" in script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={full}", *common])
-    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={full}", *common, "--resume=True"]) == (
+    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={full}", *common, "--init_from=resume"]) == (
         f"resume: {full} holds no latest.pt to continue from; its run is finished ({full / 'classifier.pt'}): label "
         "examples with --mode=predict")
     assert files(full) == finished
@@ -575,7 +637,7 @@ def test_settings_out_of_range_are_refused_before_anything_is_written(pretrained
     assert run(out, f"--init_from={pretrained}", "--lm_epochs=0", "--epochs=0", "--schedule=linear",
                "--cut_frac=0") == 0  # no warmup: fine for a linear schedule
     finished = files(out)
-    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", "--resume=True", "--beta2=1"]) == (
+    assert script_error(SCRIPT, [*TINY, "--task=order", f"--out_dir={out}", "--init_from=resume", "--beta2=1"]) == (
         "config: beta2=1.0 must be in [0, 1) (a probability)")
     assert files(out) == finished
 
@@ -597,7 +659,7 @@ def test_a_live_run_holds_its_folder_and_sigterm_saves_it(pretrained):
     else:
         raise AssertionError(proc.stderr.read()[-2000:])
     try:
-        for extra in ([], ["--resume=True"]):  # a second run from scratch over it, or a resume of it
+        for extra in ([], ["--init_from=resume"]):  # a second run from scratch over it, or a resume of it
             assert script_error(SCRIPT, [*args, *extra]).startswith(
                 f"{out} is in use by process {proc.pid} (finetune.py) on {socket.gethostname()} since ")
         proc.send_signal(signal.SIGTERM)
@@ -608,7 +670,7 @@ def test_a_live_run_holds_its_folder_and_sigterm_saves_it(pretrained):
     assert proc.returncode == 143 and "Traceback" not in err, err
     assert "\nSIGTERM: saving latest.pt after this step (Ctrl-C again to quit without saving)\n" in printed
     assert re.search(rf"\ninterrupted in LM fine-tuning epoch \d+, step \d+: saved {re.escape(str(out))}/latest.pt; "
-                     r"continue with the same settings and --resume=True\n$", printed), printed[-500:]
+                     r"continue with the same settings and --init_from=resume\n$", printed), printed[-500:]
     assert torch.load(out / "latest.pt", weights_only=True)["stage"] == "lm"
     assert [r["config"]["resume"] for r in records(out) if "config" in r] == [False]  # the refused runs logged nothing
 
@@ -751,6 +813,34 @@ def test_bidirectional_ulmfit_averages_a_forward_and_a_backward_classifier(pretr
     assert not os.path.exists(pretrained.parent / "x")  # refused before anything was written
 
 
+def test_ensemble_row_is_the_averaged_probabilities_accuracy(monkeypatch, capsys):
+    """final_evaluation's three rows on probabilities chosen so that this classifier, the partner and their average
+    each get a different accuracy (in the end-to-end test above all three can be 1.0, where a wrong average passes)."""
+    mine = {"val": [[0.9, 0.1], [0.4, 0.6], [0.45, 0.55], [0.2, 0.8]], "test": [[0.3, 0.7], [0.8, 0.2], [0.6, 0.4]]}
+    theirs = {"val": [[0.4, 0.6], [0.7, 0.3], [0.3, 0.7], [0.6, 0.4]], "test": [[0.6, 0.4], [0.1, 0.9], [0.7, 0.3]]}
+    targets = {"val": [0, 0, 0, 1], "test": [0, 1, 0]}
+    examples = {split: [] for split in targets}
+    split_of = {id(records): split for split, records in examples.items()}  # which split predict() was handed
+    labelled = {split: [{"text": "x"}] * len(targets[split]) for split in targets}
+    monkeypatch.setattr(finetune, "predict", lambda clf, model_type, task_type, records, *rest: torch.tensor(
+        mine[split_of[id(records)]]))
+    monkeypatch.setattr(finetune, "classifier_outputs", lambda ckpt, records, *rest: torch.tensor(
+        theirs[next(s for s in targets if labelled[s] is records)]))
+    final = finetune.final_evaluation(None, "ulmfit", "classification", ["neg", "pos"], labelled, examples, targets,
+                                      "backward", ("fwd", {"backwards": False}), 2, "cpu", None,
+                                      prepare.Interrupt(""))
+    for split in targets:  # by hand: numpy's mean of the two and its argmax against the targets
+        y = np.array(targets[split])
+        a, b = np.array(mine[split]), np.array(theirs[split])
+        accuracies = [np.mean(p.argmax(1) == y) for p in (a, b, (a + b) / 2)]
+        assert len(set(accuracies)) == 3  # the fixture separates the three rows
+        for prefix, value in zip(("", "partner_", "ensemble_"), accuracies):
+            assert final[f"{prefix}{split}_accuracy"] == pytest.approx(value), prefix + split
+            assert final[f"{prefix}{split}_error"] == pytest.approx(1 - value), prefix + split
+    assert final["ensemble"] == "fwd"
+    printed = capsys.readouterr().out
+    assert "ensemble (probabilities averaged): val_accuracy 0.7500 | val_error 0.2500 | test_accuracy " in printed
+
 # -----------------------------------------------------------------------------
 # GPT-1's task fine-tuning
 
@@ -861,7 +951,7 @@ def gpt_checkpoint(data):
     torch.manual_seed(0)
     config = GPTConfig(block_size=48, vocab_size=meta["vocab_size"], n_layer=2, n_head=2, n_embd=32, prenorm=False)
     path = data / "gpt.pt"
-    train_gpt.save_checkpoint(str(path), {"model": GPT(config).state_dict(), "model_args": dataclasses.asdict(config),
+    prepare.save_checkpoint(str(path), {"model": GPT(config).state_dict(), "model_args": dataclasses.asdict(config),
                                           "meta": meta, "model_type": "gpt", "iter_num": 0, "best_val_loss": 0.0})
     return path
 
@@ -894,7 +984,8 @@ def test_gpt_fine_tuning_end_to_end(gpt_checkpoint, capsys):
                                                 f"--out_dir={out / 'x'}", "--lm_epochs=2"])
 
 
-def test_gpt_fine_tuning_resumes_bit_exactly(gpt_checkpoint, monkeypatch):
+@pytest.mark.parametrize("old_spelling", [False, True])
+def test_gpt_fine_tuning_resumes_bit_exactly(gpt_checkpoint, monkeypatch, capsys, old_spelling):
     # 2 steps an epoch; stopped by SIGTERM in the first step of epoch 2, the one whose lr warms up again (a stage of
     # gradual unfreezing each epoch)
     common = [f"--init_from={gpt_checkpoint}", "--lm_epochs=0", "--epochs=2", "--n_train=64", "--learning_rate=1e-3"]
@@ -905,10 +996,16 @@ def test_gpt_fine_tuning_resumes_bit_exactly(gpt_checkpoint, monkeypatch):
         assert run(split, *common) == 143
     ckpt = torch.load(split / "latest.pt", weights_only=True)
     assert ckpt["model_type"] == "gpt_classifier" and ckpt["position"]["epoch"] == 2
-    assert run(split, *common, "--resume=True") == 0
+    capsys.readouterr()
+    # --init_from=resume needs no model: latest.pt names the one the run started from; --resume=True is the old
+    # spelling, kept for one release with a note
+    assert run(split, *([*common, "--resume=True"] if old_spelling else [*common[1:], "--init_from=resume"])) == 0
+    note = "note: --resume=True is finetune.py's old spelling of --init_from=resume, gone in the next release\n"
+    assert (note in capsys.readouterr().out) == old_spelling
     a, b = (torch.load(out / "classifier.pt", weights_only=True)["model"] for out in (split, full))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert run_log(split) == run_log(full)
+    assert [r["config"]["init_from"] for r in records(split) if "config" in r] == [str(gpt_checkpoint)] * 2
 
 
 def typed_records(task_type, n, rng):

@@ -16,9 +16,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from prepare import load_checkpoint, save_checkpoint  # noqa: E402
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, embedding_dropout,  # noqa: E402
-                        load_checkpoint, locked_dropout, model_from_checkpoint, nt_asgd_should_switch,
-                        save_checkpoint, temporal_activation_regularization)
+                        locked_dropout, model_from_checkpoint, nt_asgd_should_switch,
+                        temporal_activation_regularization)
 
 # -----------------------------------------------------------------------------
 # reference: an LSTM in float64 NumPy, one sequence and one time step at a time (Hochreiter & Schmidhuber 1997,
@@ -373,7 +374,7 @@ def make_checkpoint(tmp_path, **kw):
 def test_checkpoint_round_trip(tmp_path):
     model, path = make_checkpoint(tmp_path, model_type="awd_lstm", iter_num=7)
     assert os.listdir(tmp_path) == ["ckpt.pt"]  # written atomically: no temporary file left behind
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, model_type="awd_lstm")
     loaded = model_from_checkpoint(ckpt).eval()
     assert ckpt["iter_num"] == 7 and loaded.config == model.config
     assert loaded.decoder.weight is loaded.encoder.weight  # still tied after load_state_dict
@@ -384,7 +385,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def assert_one_line_exit(path, match):
     with pytest.raises(SystemExit) as e:
-        load_checkpoint(path)
+        load_checkpoint(path, model_type="awd_lstm")
     message = str(e.value)
     assert path in message and "\n" not in message and match in message, message
 

@@ -17,9 +17,8 @@ import torch
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 import train_gpt  # noqa: E402
-from prepare import configure, setting_defaults  # noqa: E402
-from train_gpt import (GPT, GPTConfig, KVCache, attention_mask, load_checkpoint, model_from_checkpoint,  # noqa: E402
-                       sample_token, save_checkpoint)
+from prepare import configure, load_checkpoint, save_checkpoint, setting_defaults  # noqa: E402
+from train_gpt import GPT, GPTConfig, KVCache, attention_mask, model_from_checkpoint, sample_token  # noqa: E402
 
 # -----------------------------------------------------------------------------
 # reference: a GPT forward pass in float64 NumPy, one sequence at a time, written from the papers (picoGPT-style)
@@ -504,7 +503,7 @@ def test_sampling_never_emits_a_pad_id():
 
 @pytest.mark.skipif(train_gpt.flex_attention is None, reason="FlexAttention needs torch >= 2.5")
 @pytest.mark.parametrize("T", [40, 200])
-def test_flex_attention_forward_equals_masked_reference(T, monkeypatch):
+def test_flex_attention_forward_equals_masked_reference(T):
     # on a CPU FlexAttention runs forward only (no backward): compare its forward with the masked SDPA path
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=256, vocab_size=50, n_layer=4, n_head=2, n_embd=32, attn_window=16)).eval()
@@ -512,15 +511,47 @@ def test_flex_attention_forward_equals_masked_reference(T, monkeypatch):
     with torch.no_grad():
         reference = model.encode(idx)
         assert not train_gpt.BAND_MASKS or all(k[0] != T for k in train_gpt.BAND_MASKS)  # it was not used
-        monkeypatch.setattr(train_gpt, "use_flex", lambda x, dropout: True)
+        model.flex = True  # as compiled() sets it on a GPU
         flex = model.encode(idx)
     assert (T, 16, "cpu") in train_gpt.BAND_MASKS  # and now it was
     torch.testing.assert_close(flex, reference, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.skipif(train_gpt.flex_attention is None, reason="FlexAttention needs torch >= 2.5")
+@pytest.mark.parametrize("per_block", [False, True])
+def test_compiled_chooses_flex_attention_for_whole_model_and_per_block_compile(per_block, monkeypatch):
+    # FSDP and activation checkpointing compile each block alone, so GPT.encode is never traced and cannot ask the
+    # compiler: compiled() decides, for the model's device. On a CPU it keeps the masked SDPA, the reference
+    torch.manual_seed(0)
+    cfg = GPTConfig(block_size=64, vocab_size=50, n_layer=4, n_head=2, n_embd=32, attn_window=8)
+    model = GPT(cfg).eval()
+    train_gpt.compiled(model, "default", per_block)
+    assert model.flex is False
+    # on a GPU (the device check stubbed): the banded layers get FlexAttention's block mask, however compiled
+    monkeypatch.setattr(train_gpt, "BAND_MASKS", {})
+    monkeypatch.setattr(train_gpt, "use_flex", lambda device: True)
+    model = GPT(cfg).eval()
+    reference = GPT(cfg).eval()
+    reference.load_state_dict(model.state_dict())
+    train_gpt.compiled(model, "default", per_block)
+    assert model.flex is True and reference.flex is False
+    idx = torch.randint(50, (2, 48))
+    with torch.no_grad(), torch.compiler.set_stance("force_eager"):  # the compiled blocks run eager: no CPU compile
+        banded = model.encode(idx)
+        assert list(train_gpt.BAND_MASKS) == [(48, 8, "cpu")]
+        torch.testing.assert_close(banded, reference.encode(idx), rtol=1e-5, atol=1e-5)
+    dropped = GPT(GPTConfig(**{**asdict(cfg), "dropout": 0.1}))  # training with attention dropout, which
+    train_gpt.compiled(dropped, "default", per_block)  # FlexAttention lacks: the masked SDPA
+    train_gpt.BAND_MASKS.clear()
+    with torch.compiler.set_stance("force_eager"):
+        dropped.encode(idx)
+    assert dropped.flex is True and not train_gpt.BAND_MASKS
+
+
 @pytest.mark.skipif(not torch.cuda.is_available() or train_gpt.flex_attention is None,
                     reason="FlexAttention's backward needs a GPU (run on one: python -m pytest tests -k gpu)")
-def test_flex_attention_forward_and_backward_equal_reference_on_gpu():
+@pytest.mark.parametrize("per_block", [False, True])
+def test_flex_attention_forward_and_backward_equal_reference_on_gpu(per_block, monkeypatch):
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=1024, vocab_size=512, n_layer=4, n_head=4, n_embd=128, attn_window=256)).cuda()
     idx = torch.randint(512, (2, 1024), device="cuda")
@@ -528,7 +559,9 @@ def test_flex_attention_forward_and_backward_equal_reference_on_gpu():
     loss.backward()
     reference = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    compiled = torch.compile(model)
+    monkeypatch.setattr(train_gpt, "BAND_MASKS", {})
+    model.checkpointing = per_block  # compiled a block at a time, as under activation checkpointing or FSDP
+    compiled = train_gpt.compiled(model, "default", per_block)
     _, flex_loss = compiled(idx, idx)  # compiled on a GPU: FlexAttention in the banded layers
     flex_loss.backward()
     assert (1024, 256, "cuda:0") in train_gpt.BAND_MASKS
@@ -545,7 +578,8 @@ SCRIPTS = {name: setting_defaults(os.path.join(REPO, f"{name}.py"))
            for name in ("train_gpt", "train_lstm", "finetune", "eval")}
 
 
-OVERLAYS = {"compare_tokens.py": ["train_gpt", "train_lstm"]}  # equal tokens for the four compare_*.py recipes
+# read after one of the four compare_*.py recipes: equal tokens, and the GPU budget
+OVERLAYS = {"compare_tokens.py": ["train_gpt", "train_lstm"], "compare_gpu.py": ["train_gpt", "train_lstm"]}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)

@@ -183,6 +183,40 @@ def test_text_bad_jsonl_names_the_line(data_dir, tmp_path):
     assert not data_dir.exists()  # nothing written on a mistake
 
 
+def test_text_drops_a_byte_order_mark_and_makes_every_line_end_a_newline(data_dir, tmp_path, capsys):
+    # as Windows Notepad saves: a BOM and \r\n; an old Mac's \r; a JSONL text holding \r\n
+    (tmp_path / "win.txt").write_bytes("\ufeffOne line\r\nTwo\r\nold mac\rend\r\n".encode())
+    jsonl_path = write_jsonl(tmp_path / "more.jsonl", [json.dumps({"text": "a\r\nb"})])
+    meta = prepare.prepare("text", inputs=[str(tmp_path / "win.txt"), jsonl_path], tokenizer="char", out="win")
+    assert "\ufeff" not in meta["vocab"] and "\r" not in meta["vocab"]
+    _, decode = get_tokenizer(meta)
+    # 27 characters once converted: the last 10% (val) is the second document
+    assert decode(tokens("win", "train")) == "One line\nTwo\nold mac\nend\n" and decode(tokens("win", "val")) == "a\nb"
+    out = capsys.readouterr().out
+    assert f"note: {tmp_path / 'win.txt'}: its byte-order mark dropped and 4 \\r\\n or \\r line ends made \\n\n" in out
+    assert f"note: {jsonl_path}: 1 \\r\\n or \\r line ends made \\n\n" in out
+
+
+def test_text_input_that_is_a_folder_says_so(data_dir, tmp_path):
+    folder = tmp_path / "adir.txt"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as e:
+        prepare.prepare("text", inputs=[str(folder)])
+    assert e.value.code == f"text: {folder} is a folder, not a file: name the files in it (--input {folder}/*.txt)"
+
+
+def test_meta_byte_counts_of_non_ascii_text(data_dir, tmp_path):
+    # bits per byte divide by these: the UTF-8 bytes of each split's text, whatever its characters
+    docs = ["Grüße aus Köln, ça va? 日本語の文章\n" * 3, "naïve café ✓ — done"]
+    path = write_jsonl(tmp_path / "intl.jsonl", [json.dumps({"text": d}) for d in docs])
+    meta = prepare.prepare("text", inputs=[path], tokenizer="char", out="intl", val_fraction=0.25)
+    text = "".join(docs)  # the split falls where the last quarter of the characters begins; separators not counted
+    at = int(len(text) * 0.75)
+    assert meta["splits"]["train"]["bytes"] == len(text[:at].encode("utf-8"))
+    assert meta["splits"]["val"]["bytes"] == len(text[at:].encode("utf-8"))
+    assert meta["splits"]["train"]["bytes"] > meta["splits"]["train"]["tokens"]  # characters of several bytes
+
+
 def shard(path, tokens, magic=20240520, version=1, count=None):
     header = np.zeros(256, dtype="<i4")
     header[:3] = magic, version, len(tokens) if count is None else count
@@ -372,10 +406,13 @@ def test_check_settings_names_every_mistake_in_one_line_each():
 def test_corrupt_prepared_data_is_one_line_naming_the_file_and_the_command(data_dir, tmp_path):
     (tmp_path / "a.txt").write_text("hello world\n" * 50)
     prepare.prepare("text", inputs=[str(tmp_path / "a.txt")], tokenizer="char", out="mine")
-    folder, rebuild = data_dir / "mine", "rebuild it with `python prepare.py text --input FILE... --out mine`"
+    folder = data_dir / "mine"
+    # the command meta.json records, as the test gave it; a meta.json that cannot say: the one its name suggests
+    recorded = f"rebuild it with `python prepare.py text --input {tmp_path / 'a.txt'} --tokenizer char --out mine`"
+    guessed = "rebuild it with `python prepare.py text --input FILE... --out mine`"
     meta_text = (folder / "meta.json").read_text()
 
-    def refused(read, problem):
+    def refused(read, problem, rebuild=recorded):
         with pytest.raises(SystemExit, match=rf"^data: {re.escape(str(folder))}/{problem}[:;] {re.escape(rebuild)}$"):
             read()
     with open(folder / "train.bin", "ab") as f:
@@ -387,13 +424,68 @@ def test_corrupt_prepared_data_is_one_line_naming_the_file_and_the_command(data_
     refused(lambda: load_split("mine", "train"), r"train.bin is 1,081 bytes, not a whole number of uint16 tokens "
             r"\(2 bytes each\): it is truncated or damaged")
     refused(lambda: load_split("mine", "val"), r"val.bin holds no tokens \(an empty split\)")
-    for text, problem in (("{oops", r"is not valid JSON \(Expecting property name .*\)"),
-                          ("[]", "is not a JSON object"),
-                          ('{"tokenizer": "char", "dtype": "uint16"}', "lacks vocab_size, splits, vocab"),
-                          (meta_text.replace('"uint16"', '"int8"'),
-                           r"has dtype 'int8' \(uint16 or uint32 expected\) or no splits")):
+    for text, problem, rebuild in (("{oops", r"is not valid JSON \(Expecting property name .*\)", guessed),
+                                   ("[]", "is not a JSON object", guessed),
+                                   ('{"tokenizer": "char", "dtype": "uint16"}', "lacks vocab_size, splits, vocab",
+                                    guessed),
+                                   (meta_text.replace('"uint16"', '"int8"'),
+                                    r"has dtype 'int8' \(uint16 or uint32 expected\) or no splits", recorded)):
         (folder / "meta.json").write_text(text)
-        refused(lambda: load_meta("mine"), f"meta.json {problem}")
+        refused(lambda: load_meta("mine"), f"meta.json {problem}", rebuild)
+
+
+def dead_pid():
+    """The id of a process that has ended (the leftovers of a killed process carry one)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_prepare_killed_part_way_is_named_by_its_command_and_its_leftovers_removed(data_dir, ptb_dir, capsys):
+    prepare.prepare("ptb", src=str(ptb_dir), out="ptbmix")  # a published dataset under a name of your own
+    folder, dead = data_dir / "ptbmix", dead_pid()
+    # a second prepare killed part-way: a new train.bin renamed in, val.bin's temporary file half-written
+    (folder / "train.bin").write_bytes(b"\0\0" * 3)
+    (folder / f"val.bin.{dead}.tmp").write_bytes(b"\0" * 1_500_000)
+    (folder / f"other.bin.{os.getpid()}.tmp").write_bytes(b"\0")  # a live process's (this one's): its writer's
+    with pytest.raises(SystemExit) as e:
+        load_split("ptbmix", "train")
+    assert str(e.value.code).endswith(f"rebuild it with `python prepare.py ptb --from {ptb_dir} --out ptbmix`")
+    capsys.readouterr()
+    prepare.prepare("ptb", src=str(ptb_dir), out="ptbmix")
+    assert f"note: removed 1 temporary file of a stopped prepare from {folder} (1.5 MB)\n" in capsys.readouterr().out
+    assert set(os.listdir(folder)) == {"meta.json", "train.bin", "val.bin", "test.bin", f"other.bin.{os.getpid()}.tmp"}
+    assert load_split("ptbmix", "train").tolist() == [3, 2, 1, 0, 2, 4, 0]
+
+
+def test_a_mistyped_dataset_name_gets_the_nearest_prepared_or_known_one(data_dir, tmp_path):
+    (tmp_path / "a.txt").write_text("hello world\n" * 5)
+    prepare.prepare("text", inputs=[str(tmp_path / "a.txt")], tokenizer="char", out="mine")
+    for name, close, how in (("mien", "mine", "prepared there"),
+                             ("wikitext-2", "wikitext2", "made by `python prepare.py wikitext2`")):
+        with pytest.raises(SystemExit) as e:
+            load_meta(name)
+        assert e.value.code == (f"data: dataset '{name}' is not prepared in {data_dir}: did you mean '{close}' "
+                                f"({how})? Else run `python prepare.py text --input FILE... --out {name}`")
+
+
+def test_check_vocab_says_which_tokens_differ():
+    def refusal(ours, theirs, tokenizer="char"):
+        with pytest.raises(SystemExit) as e:
+            prepare.check_vocab({"tokenizer": tokenizer, "vocab_size": len(ours), "vocab": ours},
+                                {"tokenizer": tokenizer, "vocab_size": len(theirs), "vocab": theirs}, "ck.pt", "x")
+        return e.value.code
+    fix = ": train on the same dataset, or start fresh with init_from='scratch'"
+    assert refusal(list("\n !abcde"), list("\n !abcdé")) == (
+        "checkpoint: ck.pt was trained on a char vocabulary of 8, but dataset 'x' has a char vocabulary of 8 ('e' only "
+        "in the checkpoint's; 'é' only in the dataset's)" + fix)
+    ours, theirs = ["<eos>", "<unk>", *"abcdefg"], ["<eos>", "<unk>", *"hijklmn", "a"]  # 7 words, then 6 and 1 more
+    assert refusal(ours, theirs, "word") == (
+        "checkpoint: ck.pt was trained on a word vocabulary of 9, but dataset 'x' has a word vocabulary of 10 ('b', "
+        "'c', 'd', 'e', 'f' and 1 more only in the checkpoint's; 'h', 'i', 'j', 'k', 'l' and 2 more only in the "
+        "dataset's)" + fix)
+    assert refusal(["<eos>", "<unk>", "a", "b"], ["<eos>", "<unk>", "b", "a"], "word").endswith(
+        "word vocabulary of 4 (the same words with other ids)" + fix)
 
 # -----------------------------------------------------------------------------
 # command line: a mistake is one line on stderr, never a traceback

@@ -308,6 +308,12 @@ def test_copa_question_spelled_out(data_dir, tmp_path):
     with pytest.raises(SystemExit, match=r"val.jsonl line 1 has the label 2: "
                                          r"a multiple_choice label is a choice index"):
         prepare.prepare("copa", src=src)
+    # a file in another format (a choices list, as our own records have) names the fields COPA's format needs
+    (tmp_path / "copa" / "val.jsonl").write_text('{"premise": "a", "choices": ["b", "c"], "question": "cause", '
+                                                 '"label": 0}\n')
+    with pytest.raises(SystemExit, match=r"^copa: val.jsonl line 1 needs premise, choice1, choice2 \(strings\), "
+                                         r"question \('cause' or 'effect'\) and label \(0 or 1\): use SuperGLUE's"):
+        prepare.prepare("copa", src=src)
 
 
 def test_your_own_task_of_any_type(data_dir, tmp_path, capsys):

@@ -11,6 +11,7 @@ import math
 import os
 import struct
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ import prepare  # noqa: E402
 from data import sources  # noqa: E402
 from test_prepare import server  # noqa: E402,F401 (a loopback HTTP server fixture)
 from test_model import gelu, layer_norm, softmax  # noqa: E402
-from train_gpt import GPT, read_safetensors  # noqa: E402
+from scripts import run_script, script_error  # noqa: E402
+from train_gpt import GPT, GPTConfig, read_safetensors  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
@@ -367,3 +369,107 @@ def test_logits_match_transformers_where_installed(tmp_path, kind):
         expected = hf(idx).logits
         got = ours.logits(ours.encode(idx))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+# -----------------------------------------------------------------------------
+# export: train_gpt.py --export=DIR writes our checkpoint in the hub's layout
+
+
+def read_safetensors_by_hand(path):
+    """A reader of its own (not train_gpt's): {name: float32 array}, and the header's start of data."""
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    assert header.pop("__metadata__") == {"format": "pt"}  # transformers refuses a file without it
+    body = data[8 + n:]
+    arrays, end = {}, 0
+    for name, entry in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
+        assert entry["dtype"] == "F32" and entry["data_offsets"][0] == end  # packed, in order, nothing between
+        begin, end = entry["data_offsets"]
+        arrays[name] = np.frombuffer(body[begin:end], dtype="<f4").reshape(entry["shape"])
+    assert end == len(body)
+    return arrays, 8 + n
+
+
+def exportable(tmp_path, prenorm=True, bias=True, gelu="tanh", attn_window=0):
+    """A run folder whose best.pt holds a random GPT of the reference's sizes (weights of order 1 where the two GELUs
+    differ), on a char vocabulary."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=P, vocab_size=V, n_layer=L, n_head=H, n_embd=C, bias=bias, prenorm=prenorm,
+                          gelu=gelu, attn_window=attn_window)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3) if p.dim() == 2 else p.uniform_(0.8, 1.2)
+    meta = {"tokenizer": "char", "vocab_size": V, "vocab": [chr(65 + i) for i in range(V)], "dtype": "uint16"}
+    run = tmp_path / "run"
+    run.mkdir(parents=True)
+    torch.save(dict(model=model.state_dict(), model_args=asdict(model.config), meta=meta, config={}, iter_num=5,
+                    best_val_loss=1.0, model_type="gpt"), run / "best.pt")
+    return str(run), model, meta
+
+
+TRAIN_GPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train_gpt.py")
+
+
+@pytest.mark.parametrize("kind, bias, gelu", [("gpt2", True, "tanh"), ("gpt2", False, "none"),
+                                              ("openai-gpt", True, "tanh"), ("openai-gpt", False, "tanh")])
+def test_export_then_from_pretrained_gives_the_same_logits(tmp_path, kind, bias, gelu):
+    run, model, meta = exportable(tmp_path, prenorm=kind == "gpt2", bias=bias, gelu=gelu)
+    out = tmp_path / "hf"
+    assert run_script(TRAIN_GPT, [f"--out_dir={run}", f"--export={out}"]) == 0
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors"]
+    idx = torch.tensor(np.random.default_rng(1).integers(V, size=(2, P)))
+    loaded = GPT.from_pretrained(str(out)).eval()
+    with torch.no_grad():
+        ours = model.logits(model.encode(idx))
+        assert torch.equal(loaded.logits(loaded.encode(idx)), ours)
+    assert loaded.meta == meta  # the char vocabulary travels in config.json
+    # the file as an independent reader sees it: the hub's names, Conv1D's (in, out), the tied output matrix once
+    W, data_start = read_safetensors_by_hand(out / "model.safetensors")
+    assert data_start % 8 == 0
+    tok = "wte" if kind == "gpt2" else "tokens_embed"
+    assert "lm_head.weight" not in W and not any(k.startswith("transformer.") for k in W)
+    assert np.array_equal(W[f"{tok}.weight"], model.transformer.wte.weight.detach().numpy())
+    assert np.array_equal(W["h.1.mlp.c_fc.weight"], model.transformer.h[1].mlp.c_fc.weight.detach().numpy().T)
+    if not bias:  # transformers' blocks always have biases: zeros are the same function
+        assert not W["h.0.attn.c_attn.bias"].any() and W["h.0.attn.c_attn.bias"].shape == (3 * C,)
+    if gelu == "tanh":  # the NumPy forward pass written for the hub's layout above
+        ref = hf_reference_logits(W, kind, idx[0].numpy())
+        assert np.abs(ours[0].double().numpy() - ref).max() < 1e-4 * np.abs(ref).max()
+    config = json.load(open(out / "config.json"))
+    assert config["model_type"] == kind and config["n_positions"] == P and config["vocab_size"] == V
+    assert (config.get("activation_function"), config.get("afn")) == (
+        ({"tanh": "gelu_new", "none": "gelu"}[gelu], None) if kind == "gpt2" else (None, "gelu"))
+
+
+@pytest.mark.parametrize("kind, gelu", [("gpt2", "tanh"), ("gpt2", "none"), ("openai-gpt", "tanh")])
+def test_exported_logits_match_transformers_where_installed(tmp_path, kind, gelu):
+    transformers = pytest.importorskip("transformers")
+    run, model, _ = exportable(tmp_path, prenorm=kind == "gpt2", gelu=gelu)
+    assert run_script(TRAIN_GPT, [f"--out_dir={run}", f"--export={tmp_path / 'hf'}"]) == 0
+    cls = transformers.GPT2LMHeadModel if kind == "gpt2" else transformers.OpenAIGPTLMHeadModel
+    hf = cls.from_pretrained(str(tmp_path / "hf")).eval()
+    idx = torch.randint(V, (2, P))
+    with torch.no_grad():
+        torch.testing.assert_close(hf(idx).logits, model.logits(model.encode(idx)), rtol=1e-5, atol=1e-5)
+
+
+def test_export_refusals_leave_everything_as_it_was(tmp_path):
+    run, _, _ = exportable(tmp_path)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    assert script_error(TRAIN_GPT, [f"--out_dir={run}", f"--export={busy}"]) == (
+        f"export: {busy} holds 1 file(s): give a new or empty folder (nothing is ever overwritten)")
+    assert os.listdir(busy) == ["notes.txt"] and (busy / "notes.txt").read_text() == "mine"
+    out = tmp_path / "hf"
+    assert run_script(TRAIN_GPT, [f"--out_dir={run}", f"--export={out}"]) == 0
+    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    assert "holds 2 file(s)" in script_error(TRAIN_GPT, [f"--out_dir={run}", f"--export={out}"])  # not even ours
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+    banded, _, _ = exportable(tmp_path / "b", attn_window=4)
+    message = script_error(TRAIN_GPT, [f"--out_dir={banded}", f"--export={tmp_path / 'b' / 'hf'}"])
+    assert message.startswith("export: this GPT-3 model has locally banded layers (attn_window=4)")
+    post_ln_exact, _, _ = exportable(tmp_path / "g", prenorm=False, gelu="none")
+    message = script_error(TRAIN_GPT, [f"--out_dir={post_ln_exact}", f"--export={tmp_path / 'g' / 'hf'}"])
+    assert message.startswith("export: a post-LN (GPT-1) model with the exact GELU has no openai-gpt layout")
+    assert not os.path.exists(tmp_path / "b" / "hf") and not os.path.exists(tmp_path / "g" / "hf")

@@ -128,6 +128,17 @@ def test_out_dir_that_is_a_file_or_cannot_be_written(tmp_path):
         assert "(Permission denied): choose another --out_dir" in script_error(
             SCRIPT, [*TINY, f"--out_dir={tmp_path / 'locked' / 'run'}"])
 
+
+
+def test_a_relative_out_dir_is_named_with_the_folder_it_is_relative_to(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").write_text("mine")
+    where = f"(relative to the current directory, {tmp_path})"
+    assert script_error(SCRIPT, [*TINY, "--out_dir=notes"]) == (
+        f"config: out_dir='notes' {where} is a file, not a folder: choose another --out_dir")
+    assert script_error(SCRIPT, [*TINY, "--out_dir=notes/run"]) == (
+        f"config: cannot write to out_dir='notes/run' {where} (Not a directory): choose another --out_dir")
+
 # -----------------------------------------------------------------------------
 # one run per out_dir
 
@@ -162,6 +173,71 @@ def test_a_second_run_on_a_live_folder_is_refused_and_a_killed_run_frees_it(tmp_
     with open(tmp_path / "log.jsonl") as f:
         headers = [r for r in map(json.loads, f) if "config" in r]
     assert [h["config"]["init_from"] for h in headers] == ["scratch", "resume"]  # the refused runs logged nothing
+
+
+
+def test_a_run_trains_and_saves_where_fcntl_does_not_exist(tmp_path):
+    # as on Windows: fcntl cannot be imported, so prepare must not need it to import
+    code = ("import runpy, sys; sys.modules['fcntl'] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, SCRIPT, *TINY, f"--out_dir={tmp_path}", "--max_iters=2",
+                        "--eval_interval=2"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "step 2/2" in r.stdout and torch.load(tmp_path / "latest.pt", weights_only=True)["iter_num"] == 2
+
+
+# Windows' msvcrt.locking, played by POSIX record locks: lock nbytes from the file's position, or raise at once
+FAKE_MSVCRT = """
+import fcntl, os, subprocess, sys, time, types  # subprocess before the fake: it takes any msvcrt for Windows
+msvcrt = types.ModuleType("msvcrt")
+msvcrt.LK_NBLCK = 2
+msvcrt.locking = lambda fd, mode, n: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, n, os.lseek(fd, 0, os.SEEK_CUR))
+sys.modules["fcntl"], sys.modules["msvcrt"] = None, msvcrt
+import prepare
+prepare.lock_out_dir(sys.argv[1])
+"""
+
+
+def test_the_windows_lock_refuses_a_second_run_and_ends_with_its_process(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", FAKE_MSVCRT + "print('locked', flush=True); time.sleep(120)",
+                               str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        second = subprocess.run([sys.executable, "-c", FAKE_MSVCRT, str(tmp_path)], cwd=REPO, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 1 and re.fullmatch(
+            rf"{re.escape(str(tmp_path))} is in use by process {holder.pid} \(-c\) on "
+            rf"{re.escape(socket.gethostname())} since .*: wait for that run to end or stop it, or choose another "
+            r"--out_dir\n", second.stderr)
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    again = subprocess.run([sys.executable, "-c", FAKE_MSVCRT, str(tmp_path)], cwd=REPO, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    holder_line = (tmp_path / ".lock").read_text()  # the new holder's line alone: the locked byte lies past it
+    assert re.fullmatch(r"process \d+ \(-c\) on .*\n", holder_line) and f" {holder.pid} " not in holder_line
+
+
+def test_the_next_run_removes_what_a_killed_run_left(tmp_path, capsys):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # its process id: a run killed mid-write leaves files named with it
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        left = {f"latest.pt.tmp{ended.pid}": 1_000_000, f"best.pt.tmp{ended.pid}": 200_000,
+                f"loss.png.{ended.pid}.tmp": 34_000}
+        kept = {f"latest.pt.tmp{alive.pid}": 10, "notes.tmp": 10, "latest.pt.tmpx": 10, "mine.txt": 10}
+        for name, size in {**left, **kept}.items():
+            (tmp_path / name).write_bytes(b"\0" * size)
+        (tmp_path / "latest_sharded.tmp").mkdir()  # a folder: a sharded save's, left to it
+        train(tmp_path, "--max_iters=1", "--eval_interval=100000", "--log_interval=100000")
+    finally:
+        alive.kill()
+        alive.wait(timeout=60)
+    assert f"note: removed 3 temporary files of a stopped run from {tmp_path} (1.2 MB)\n" in capsys.readouterr().out
+    assert not any((tmp_path / name).exists() for name in left)
+    assert all((tmp_path / name).exists() for name in kept) and (tmp_path / "latest_sharded.tmp").is_dir()
 
 # -----------------------------------------------------------------------------
 # SIGTERM, a second signal, where the run is
@@ -261,7 +337,7 @@ def test_progress_in_a_log_file_on_a_terminal_and_not_at_all_when_quick(monkeypa
     assert quick.getvalue() == ""
 
 
-def test_loss_png_after_each_evaluation_and_nothing_without_matplotlib(tmp_path, monkeypatch):
+def test_loss_png_after_each_evaluation_and_nothing_without_matplotlib(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     assert train(tmp_path / "with", "--max_iters=4", "--eval_interval=2") == 0
     png = (tmp_path / "with" / "loss.png").read_bytes()
@@ -270,8 +346,70 @@ def test_loss_png_after_each_evaluation_and_nothing_without_matplotlib(tmp_path,
     assert width > 300 and height > 200
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert prepare.plot_losses(str(tmp_path / "with" / "log.jsonl"), str(tmp_path / "none.png")) is None
-    assert train(tmp_path / "without", "--max_iters=4", "--eval_interval=2") == 0
+    capsys.readouterr()
+    assert train(tmp_path / "without", "--max_iters=4", "--eval_interval=2") == 0  # three evaluations
     assert sorted(os.listdir(tmp_path / "without")) == [".lock", "best.pt", "latest.pt", "log.jsonl"]
+    assert capsys.readouterr().out.count("note: no loss.png: matplotlib is not installed (pip install matplotlib)") == 1
+
+
+def test_every_curve_of_loss_png_shows_even_with_one_point(tmp_path, monkeypatch):
+    # an LSTM run of one epoch shorter than two log lines: one train loss and one val loss, each a single point
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"config": {}}\n{"iter": 50, "epoch": 1, "loss": 2.5}\n{"iter": 60, "epoch": 1, "val_loss": 2.4, '
+                   '"tokens": 134400}\n')
+    drawn, plot = [], Axes.plot
+
+    def recorded(ax, *args, **kwargs):  # the real plot, its lines kept to look at
+        lines = plot(ax, *args, **kwargs)
+        drawn.extend(lines)
+        return lines
+    monkeypatch.setattr(Axes, "plot", recorded)
+    assert prepare.plot_losses(str(log), str(tmp_path / "loss.png")) == str(tmp_path / "loss.png")
+    assert sorted(line.get_label() for line in drawn) == ["train (log lines)", "val (evaluations)"]
+    for line in drawn:  # a line through one point draws nothing: a single point needs a marker
+        assert len(line.get_xdata()) > 1 or line.get_marker() not in (None, "", "None", " "), line.get_label()
+
+# -----------------------------------------------------------------------------
+# devices: CUDA, else Apple silicon's GPU (mps), else the CPU, and the precision of each (torch's checks stubbed)
+
+
+def test_default_device_is_cuda_else_mps_else_cpu_in_every_script(monkeypatch):
+    for cuda, mps, expected in ((True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+        assert prepare.default_device() == expected
+        for script in ("train_gpt.py", "train_lstm.py", "finetune.py", "sample.py", "eval.py"):
+            defaults = prepare.setting_defaults(os.path.join(REPO, script))
+            assert defaults["device"] == expected, script
+            # compiled by default on CUDA by the training scripts only; mps and the CPU run eagerly
+            assert defaults.get("compile", False) is (expected == "cuda" and script.startswith("train_")), script
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")  # an autocast for CUDA made on this CPU machine
+def test_precision_of_each_device(monkeypatch):
+    from contextlib import nullcontext
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    # (device, dtype, GPU has bfloat16, torch version, macOS 14 or newer) -> the dtype chosen
+    table = [("cuda", "auto", True, "2.13.0", False, "bfloat16"), ("cuda:1", "auto", False, "2.13.0", False, "float16"),
+             ("mps", "auto", False, "2.13.0", True, "bfloat16"), ("mps", "auto", False, "2.5.1", True, "float32"),
+             ("mps", "auto", False, "2.13.0", False, "float32"), ("mps", "float16", False, "2.13.0", True, "float16"),
+             ("cpu", "auto", True, "2.13.0", True, "float32"), ("cpu", "bfloat16", False, "2.13.0", True, "bfloat16")]
+    for device, dtype, bf16, version, sonoma, expected in table:
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+        monkeypatch.setattr(torch, "__version__", version)
+        monkeypatch.setattr(torch.backends.mps, "is_macos_or_newer", lambda major, minor: sonoma or major < 14)
+        device_type, chosen, ctx = prepare.precision(device, dtype)
+        assert (device_type, chosen) == (device.split(":")[0], expected), (device, dtype, version)
+        if expected == "float32":
+            assert isinstance(ctx, nullcontext)
+        else:
+            assert (ctx.device, ctx.fast_dtype) == (device_type, getattr(torch, expected))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as e:
+        prepare.precision("mps", "auto")
+    assert e.value.code == "config: device='mps', but torch finds no Apple GPU (MPS) here: use --device=cpu"
 
 # -----------------------------------------------------------------------------
 # --help and -h: every setting of every script, with its default
@@ -291,3 +429,17 @@ def test_help_lists_every_setting(script, flag, capsys):
     assert listed == expected
     for _, name, value, _ in prepare.script_settings(path):  # each with its default as the source writes it
         assert f"  --{name}={value}" in printed
+
+
+@pytest.mark.parametrize("old_spelling", [False, True])
+def test_bench_times_an_awd_lstm_by_its_model_type(old_spelling, capsys):
+    """bench.py --model_type=awd_lstm (the AWD-LSTM's name in checkpoints) times train_lstm.py's model with its
+    settings; --model_kind=lstm, the old spelling, still does for one release, with a note."""
+    tiny = ["--device=cpu", "--warmup=0", "--steps=1", "--vocab_size=50", "--emb_size=8", "--hidden_size=8",
+            "--n_layers=1", "--batch_size=2", "--bptt=4"]  # bptt: a train_lstm.py setting
+    spelling = "--model_kind=lstm" if old_spelling else "--model_type=awd_lstm"
+    assert run_script(os.path.join(REPO, "bench.py"), [spelling, *tiny]) == 0
+    printed = capsys.readouterr().out
+    note = "note: --model_kind=lstm is bench.py's old spelling of --model_type=awd_lstm, gone in the next release\n"
+    assert (note in printed) == old_spelling
+    assert re.search(rf"^bench: awd_lstm, [\d.]+M parameters \| {2 * 4} tokens per step \| cpu ", printed, re.M)

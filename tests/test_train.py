@@ -158,12 +158,17 @@ def test_bad_input_is_one_line_on_the_command_line(tmp_path):
 # sharded training (FSDP2 over gloo), exact resume, consolidation; GPT-3's batch ramp
 
 
-def torchrun(out_dir, *args, nproc=2):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def torchrun(out_dir, *args, nproc=2, kill=None):
+    """stdout of train_gpt.py under torchrun. kill names a point of a save where process 0 kills itself (SIGKILL,
+    train_gpt.py's kill_point hook): the run must then die there."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", **({"TRAIN_GPT_KILL": kill} if kill else {}))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                         SCRIPT, *TINY, f"--out_dir={out_dir}", *args], env=env, capture_output=True, text=True,
                        timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    if kill:
+        assert r.returncode != 0 and "Signal 9 (SIGKILL) received" in r.stderr, r.stderr[-2000:]
+    else:
+        assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout
 
 
@@ -172,34 +177,81 @@ def final_sample(stdout):
     return stdout.split("sample:\n", 1)[1][:-1]
 
 
-def test_sharded_matches_single_process_and_resumes_exactly(tmp_path, capsys):
-    # the same global batch (2 micro-batches per step) sharded over 2 processes or accumulated in one; dropout on, so
-    # the resumed run must restore each process's RNG too
-    common = ["--gradient_accumulation_steps=2", "--eval_interval=3", "--lr_decay_iters=6", "--sample_tokens=20"]
-    sharded = torchrun(tmp_path / "sharded", *common, "--max_iters=6", "--fsdp=True")
-    assert train(tmp_path / "single", *common, "--max_iters=6") == 0
+def resumed_from(stdout):
+    """The step and the folder a resumed run says it continues from."""
+    step, folder = stdout.split("resumed from step ", 1)[1].split("\n", 1)[0].split(" of ")
+    return int(step.split()[0]), os.path.basename(folder)
+
+
+def test_sharded_matches_single_process(tmp_path):
+    # the same global batch (2 micro-batches per step) sharded over 2 processes or accumulated in one
+    common = ["--gradient_accumulation_steps=2", "--eval_interval=3", "--lr_decay_iters=6", "--max_iters=6"]
+    torchrun(tmp_path / "sharded", *common, "--fsdp=True")
+    assert train(tmp_path / "single", *common) == 0
     a, b = step_losses(tmp_path / "sharded"), step_losses(tmp_path / "single")
     for it in range(1, 7):
         assert a[it]["loss"] == pytest.approx(b[it]["loss"], abs=1e-5)
-    assert sorted(os.listdir(tmp_path / "sharded" / "latest_sharded"))[-3:] == ["rng0.pt", "rng1.pt", "train.pt"]
+    assert sorted(os.listdir(tmp_path / "sharded" / "latest_sharded")) == [".metadata", "__0_0.distcp",
+                                                                           "__1_0.distcp", "train.pt"]
     assert not os.path.exists(tmp_path / "sharded" / "latest.pt")  # no process ever held the whole model
-    # stopped after 3 steps and resumed: bit-exact, dropout included
-    drop = ["--dropout=0.1"]
-    full = torchrun(tmp_path / "full", *common, *drop, "--max_iters=6", "--fsdp=True")
-    torchrun(tmp_path / "split", *common, *drop, "--max_iters=3", "--fsdp=True")
-    torchrun(tmp_path / "split", *common, *drop, "--max_iters=6", "--fsdp=True", "--init_from=resume")
-    full_losses, split_losses = step_losses(tmp_path / "full"), step_losses(tmp_path / "split")
-    assert [split_losses[it]["loss"] for it in range(1, 7)] == [full_losses[it]["loss"] for it in range(1, 7)]
+
+
+def test_sharded_save_killed_anywhere_resumes_exactly(tmp_path, capsys):
+    # saves at steps 2, 4, 6 and 8. Process 0 is killed (SIGKILL) at a point of a save, and the run resumed, three
+    # times over: each resume starts from the newest complete checkpoint, and the run ends as one never killed,
+    # bit-exactly (dropout on, so every process's RNG is restored too), with nothing left behind
+    common = ["--gradient_accumulation_steps=2", "--eval_interval=2", "--max_iters=8", "--lr_decay_iters=8",
+              "--dropout=0.1", "--sample_tokens=20", "--fsdp=True"]
+    full = torchrun(tmp_path / "full", *common)
+    out, resume = tmp_path / "killed", "--init_from=resume"
+    torchrun(out, *common, kill="written latest_sharded.tmp 4")  # step 4's shards written, its train.pt not yet
+    stdout = torchrun(out, *common, resume, kill="renamed latest_sharded.old 4")  # between the two renames
+    assert resumed_from(stdout) == (2, "latest_sharded")
+    stdout = torchrun(out, *common, resume, kill="discarding latest_sharded.old 6")  # deleting step 4's copy
+    assert resumed_from(stdout) == (4, "latest_sharded.tmp")
+    last = torchrun(out, *common, resume)
+    assert resumed_from(last) == (6, "latest_sharded")
+    expected = step_losses(tmp_path / "full")
+    with open(out / "log.jsonl") as f:  # every step logged, by the killed runs too, as in the run never killed
+        logged = [r for r in map(json.loads, f) if "loss" in r]
+    assert {r["iter"] for r in logged} == set(expected) == set(range(1, 9))
+    assert all(r["loss"] == expected[r["iter"]]["loss"] for r in logged)
+    assert final_sample(last) == final_sample(full)
+    assert sorted(name for name in os.listdir(out) if "sharded" in name) == ["best_sharded", "latest_sharded"]
     # consolidated into plain checkpoints, the model samples what the sharded model sampled at the end of training
     assert run_script(SCRIPT, [f"--out_dir={tmp_path / 'full'}", "--consolidate=True"]) == 0
     ckpt = torch.load(tmp_path / "full" / "latest.pt", weights_only=True)
-    assert ckpt["iter_num"] == 6 and "optimizer" not in ckpt
+    assert ckpt["iter_num"] == 8 and "optimizer" not in ckpt
     capsys.readouterr()
-    assert run_script(os.path.join(REPO, "sample.py"), [f"--out_dir={tmp_path / 'full'}", "--ckpt=latest",
+    assert run_script(os.path.join(REPO, "sample.py"), [f"--init_from={tmp_path / 'full' / 'latest.pt'}",
                                                          "--num_samples=1", "--max_new_tokens=20", "--temperature=0.8",
                                                          "--top_k=200", "--start=\n", "--device=cpu"]) == 0
     sampled = capsys.readouterr().out[len("\n"):].split("\n---------------")[0]  # after the prompt, before the rule
     assert sampled == final_sample(full)
+
+
+# each process's own dropout stream, continued exactly on resume: the CPU generator, and the GPU's where there is one
+RNG_RUNS = [("cpu", 2)] + [("cuda", n) for n in (1, 2) if torch.cuda.device_count() >= n]
+
+
+@pytest.mark.parametrize("device,nproc", RNG_RUNS)
+def test_ddp_resume_continues_every_process_rng(tmp_path, device, nproc):
+    common = [f"--device={device}", "--gradient_accumulation_steps=2", "--eval_interval=2", "--lr_decay_iters=4",
+              "--dropout=0.1"]
+    torchrun(tmp_path / "full", *common, "--max_iters=4", nproc=nproc)
+    torchrun(tmp_path / "split", *common, "--max_iters=2", nproc=nproc)
+    torchrun(tmp_path / "split", *common, "--max_iters=4", "--init_from=resume", nproc=nproc)
+    full, split = (torch.load(tmp_path / run / "latest.pt", weights_only=True)["rng"]["processes"]
+                   for run in ("full", "split"))
+    assert len(full) == len(split) == nproc
+    for a, b in zip(full, split):  # every process's generators where the uninterrupted run left them
+        assert a.keys() == b.keys() == ({"cpu", "cuda"} if device == "cuda" else {"cpu"})
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    if nproc == 2:
+        assert not torch.equal(full[0]["cpu"], full[1]["cpu"])  # each process draws its own masks
+    if device == "cpu":  # on a GPU, atomic adds make the sums differ in their last bits
+        a, b = step_losses(tmp_path / "full"), step_losses(tmp_path / "split")
+        assert [a[it]["loss"] for it in range(1, 5)] == [b[it]["loss"] for it in range(1, 5)]
 
 
 def test_sharding_mistakes(tmp_path, capsys):
@@ -208,7 +260,8 @@ def test_sharding_mistakes(tmp_path, capsys):
     assert "no effect" in capsys.readouterr().out
     # a sharded checkpoint handed to sample.py: how to convert it
     os.makedirs(tmp_path / "s" / "latest_sharded")
-    assert "--consolidate=True" in script_error(os.path.join(REPO, "sample.py"), [f"--out_dir={tmp_path / 's'}"])
+    (tmp_path / "s" / "latest_sharded" / "train.pt").write_bytes(b"")  # a complete sharded save ends with train.pt
+    assert "--consolidate=True" in script_error(os.path.join(REPO, "sample.py"), [f"--init_from={tmp_path / 's'}"])
     assert "--fsdp=True" in bad_input(tmp_path, "--init_from=resume", out_dir=tmp_path / "s")
 
 

@@ -237,6 +237,28 @@ def test_bad_input(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     assert "truncated or corrupted" in message(tmp_path, "--init_from=resume")
 
+def fake_wandb(monkeypatch):
+    """A stand-in wandb module that keeps what the script gives it."""
+    import types
+    module = types.SimpleNamespace(inits=[], logs=[])
+    module.init = lambda **kwargs: module.inits.append(kwargs)
+    module.log = module.logs.append
+    monkeypatch.setitem(sys.modules, "wandb", module)
+    return module
+
+
+def test_wandb_log(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed (an import of it raises ImportError)
+    assert message(tmp_path / "a", "--wandb_log=True") == (
+        "config: wandb_log=True but wandb is not installed: pip install wandb, or drop wandb_log")
+    assert not os.path.exists(tmp_path / "a")  # before anything is written
+    wandb = fake_wandb(monkeypatch)
+    assert run(tmp_path / "b", "--max_iters=2", "--wandb_log=True", "--wandb_run_name=tiny") == 0
+    assert [(i["project"], i["name"], i["config"]["max_iters"]) for i in wandb.inits] == [("origins", "tiny", 2)]
+    # each step record of log.jsonl (steps, evaluations, the test pass), its numbers only
+    steps = [{k: v for k, v in r.items() if isinstance(v, (int, float))} for r in records(tmp_path / "b") if "iter" in r]
+    assert wandb.logs == steps and any("loss" in r for r in steps) and any("val_loss" in r for r in steps)
+
 # -----------------------------------------------------------------------------
 # runs that survive schedulers and mistakes (tests/test_runs.py for train_gpt.py): each fault in one line, with the
 # shell's exit code, and nothing in out_dir lost or overwritten
