@@ -1,11 +1,11 @@
 """
 The one module the scripts share: what they import, and the command that prepares their data.
 
-What the scripts import: settings (configure, check_settings); runs (code_version, lock_out_dir, Interrupt,
-default_device, precision, the checkpoint writer and reader save_checkpoint, link_checkpoint, load_checkpoint,
-to_cpu, Progress, plot_losses); files and downloads (write_file, utf8, jsonl, download, hub_file); the char, word,
-gpt2 and gpt1 tokenizers (get_tokenizer); readers of prepared datasets (load_meta, load_split, check_vocab) and of
-prepared tasks (FIELDS, read_records, load_task).
+What the scripts import: settings (configure, check_settings); runs (code_version, log_json, start_banner,
+nan_message, lock_out_dir, Interrupt, default_device, precision, the checkpoint writer and reader save_checkpoint,
+link_checkpoint, load_checkpoint, to_cpu, Progress, plot_losses); files and downloads (write_file, utf8, jsonl,
+download, hub_file); the char, word, gpt2 and gpt1 tokenizers (get_tokenizer); readers of prepared datasets
+(load_meta, load_split, check_vocab) and of prepared tasks (FIELDS, read_records, load_task).
 What `python prepare.py` does lives in data/sources.py, beside the data it makes: one registry of the published
 sources (SOURCES: each URL beside the sha256s of its files), one reader per dataset and per task, and the command line.
 
@@ -229,6 +229,38 @@ def code_version():
                               text=True, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def log_json(path, record, wandb=None):
+    """One JSON object per line in a run's log.jsonl, which plot_losses draws and a program reads; with wandb (the
+    module), a step's numbers go there too (the run's config went to wandb.init)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    if wandb is not None and "iter" in record:
+        wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
+
+
+def start_banner(script, device, dtype, config, details, log_path, resumed=None, resumed_line="", **logged):
+    """The first lines of a run, so a result traces back to its code and settings: the script at its code version,
+    torch, device, dtype and details; the config as JSON; where it resumed from (resumed_line, when it did). The same
+    go into log_path as its first record, with `logged` (world_size...) and resumed_from (a step, or None)."""
+    import torch
+    version = code_version()
+    print(f"origins {script} @ {version} | torch {torch.__version__} | {device} {dtype} | {details}")
+    print("config: " + json.dumps(config))
+    if resumed is not None:
+        print(resumed_line)
+    log_json(log_path, {"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, **logged,
+                        "config": config, "resumed_from": resumed})
+
+
+def nan_message(what, latest, dtype, grad_clip, clip_default):
+    """The one line a run stops with when what ("the loss is nan at step 12") is not finite: nothing is saved, so
+    latest, where it exists, stays the last good checkpoint; then what may help, only the advice that applies."""
+    kept = f"the last good checkpoint is {latest}" if os.path.exists(latest) else "no checkpoint was written"
+    advice = ["a lower learning_rate", f"a smaller grad_clip than {grad_clip:g}" if grad_clip else
+              f"grad_clip={clip_default} (clipping is off)"] + (["dtype=float32"] if dtype != "float32" else [])
+    return f"{what}: stopping without saving; {kept}. Try {', '.join(advice[:-1])} or {advice[-1]}"
 
 
 # one run per out_dir: the kernel's lock on out_dir/.lock, flock on POSIX, msvcrt's byte lock on Windows (both end

@@ -4,7 +4,7 @@ One GPT, with switches for the three papers, and its training loop.
 $ python train_gpt.py                                 # small char-level GPT on the bundled Shakespeare, CPU or GPU
 $ python train_gpt.py config/gpt2.py --batch_size=8   # a config file, then overrides
 $ torchrun --standalone --nproc_per_node=8 train_gpt.py config/gpt2.py
-$ python train_gpt.py --out_dir=out-gpt2 --export=hf-gpt2   # the model for transformers and lm-eval (docs/evaluation.md)
+$ python train_gpt.py --out_dir=out-gpt2 --export=hf-gpt2   # for transformers and lm-eval (docs/evaluation.md)
 
 GPT-1 (Radford et al. 2018): post-LN blocks, learned positions, GELU, 512 context (prenorm=False).
 GPT-2 (Radford et al. 2019, §2.3): LayerNorm moved to each block's input, a final LayerNorm, and residual
@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import json
 from dataclasses import dataclass, asdict
@@ -27,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from prepare import link_checkpoint, load_checkpoint, save_checkpoint, to_cpu
 
@@ -231,27 +233,7 @@ class GPT(nn.Module):
             if not os.path.isfile(path):
                 raise SystemExit(f"pretrained: {path} not found: a local model folder needs config.json and "
                                  "model.safetensors, in the Hugging Face hub's layout")
-        try:
-            with open(paths[0]) as f:
-                hf = json.load(f)
-        except (ValueError, UnicodeDecodeError):
-            raise SystemExit(f"pretrained: {paths[0]} is not valid JSON: download it again") from None
-        kind = hf.get("model_type") if isinstance(hf, dict) else None
-        if kind not in ("gpt2", "openai-gpt"):
-            raise SystemExit(f"pretrained: {paths[0]} describes a '{kind}' model: only gpt2 and openai-gpt load here")
-        # GPT-2's config names transformers' activation: "gelu_new" is the tanh form of OpenAI's code, "gelu" the exact
-        # erf. GPT-1's "afn": "gelu" is the tanh form too: modeling_openai maps it to gelu_new, as OpenAI's TF code
-        # computed it (finetune-transformer-lm's gelu: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))))
-        act = hf.get("activation_function", "gelu_new") if kind == "gpt2" else hf.get("afn", "gelu")
-        names = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"} if kind == "gpt2" else \
-            {"gelu": "tanh", "gelu_new": "tanh"}
-        gelu = names.get(act)
-        if gelu is None or hf.get("layer_norm_epsilon", 1e-5) != 1e-5:
-            raise SystemExit(f"pretrained: {paths[0]} asks for activation '{act}' and LayerNorm eps "
-                             f"{hf.get('layer_norm_epsilon', 1e-5)}: this GPT has gelu/gelu_new and eps 1e-5 only")
-        config = GPTConfig(block_size=hf["n_positions"], vocab_size=hf["vocab_size"], n_layer=hf["n_layer"],
-                           n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout, bias=True,
-                           prenorm=kind == "gpt2", gelu=gelu)
+        config, kind, hf = hub_config(paths[0], dropout)
         model = cls(config)
         ours = model.state_dict()
         found = {}
@@ -475,6 +457,177 @@ def save_sharded(folder, state, train, rank):
     dist.barrier()
 
 
+class PlainRun:
+    """A run whose every process holds the whole model (one process, or DDP): process 0 keeps out_dir/latest.pt and
+    best.pt, a second name for the same file. A save copies the state to the CPU and a thread writes it while
+    training goes on; wait() joins that thread, and a write that failed stops the run there in its one line (a
+    thread that raises, SystemExit included, would only print a traceback)."""
+
+    def __init__(self, out_dir, master, ddp, device_ids):
+        self.out_dir, self.master, self.ddp, self.device_ids = out_dir, master, ddp, device_ids
+        self.latest, self.best = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
+        self.found = self.latest  # the checkpoint a resume reads
+        self.writer, self.failed = None, []
+
+    def shard(self, model):
+        pass  # every process keeps the whole model
+
+    def load_weights(self, model, weights):
+        model.load_state_dict(weights)
+
+    def wrap(self, model):
+        return DDP(model, device_ids=self.device_ids) if self.ddp else model
+
+    def load(self):
+        """The checkpoint a resume continues, weights included, on the CPU (the RNG states must stay CPU tensors).
+        A run killed between writing latest.pt and linking it as best.pt gets its link now."""
+        if not os.path.exists(self.latest) and newest_sharded(sharded_dir(self.out_dir, "latest")):
+            raise SystemExit(f"resume: {self.out_dir} holds a sharded checkpoint: resume it under torchrun with "
+                             "--fsdp=True")
+        ckpt = load_checkpoint(self.latest)
+        if "optimizer" not in ckpt:
+            raise SystemExit(f"resume: {self.latest} holds weights only (consolidated from a sharded run): "
+                             "resume the sharded run from latest_sharded/ with --fsdp=True under torchrun")
+        if self.master and ckpt.get("val_loss") == ckpt["best_val_loss"] and not (
+                os.path.exists(self.best) and os.path.samefile(self.latest, self.best)):
+            link_checkpoint(self.latest, self.best)
+        return ckpt
+
+    def restore(self, ckpt, model, optimizer, scaler):
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["scaler"]:  # empty when the run that saved it did not use float16
+            scaler.load_state_dict(ckpt["scaler"])
+
+    def save(self, train, model, optimizer, scaler, improved):
+        """latest.pt, and best.pt when improved, written by a thread from a CPU copy (process 0 alone)."""
+        if not self.master:
+            return
+        self.wait()  # one write at a time: the previous one is on disk (or stops the run) first
+        snapshot = to_cpu(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                               scaler=scaler.state_dict(), **train))
+
+        def write():
+            try:
+                save_checkpoint(self.latest, snapshot)
+                if improved:
+                    link_checkpoint(self.latest, self.best)
+            except BaseException as e:  # for wait() to raise in the loop
+                self.failed.append(e)
+        self.writer = threading.Thread(target=write)
+        self.writer.start()
+
+    def wait(self):
+        """Until the last save is on disk; a save that failed raises its error here."""
+        if self.writer is not None:
+            self.writer.join()
+            self.writer = None
+        if self.failed:
+            raise self.failed.pop()
+
+
+class ShardedRun:
+    """A run sharded by FSDP2 over the processes of a torchrun job (shard): every process writes its shards of
+    out_dir/latest_sharded/ and best_sharded/ with torch.distributed.checkpoint (save_sharded), which returns once
+    they are on disk, so wait() has nothing to wait for."""
+
+    def __init__(self, out_dir, rank, dtype):
+        self.out_dir, self.rank, self.dtype = out_dir, rank, dtype
+        self.latest, self.best = sharded_dir(out_dir, "latest"), sharded_dir(out_dir, "best")
+        self.found = None  # the newest complete copy of latest_sharded, which a resume reads (load)
+
+    def shard(self, model):
+        shard(model, self.dtype)
+
+    def load_weights(self, model, weights):  # every process holds them whole and keeps its shards
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+        set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True))
+
+    def wrap(self, model):
+        return model  # FSDP2 wrapped the model where it sharded it
+
+    def load(self):
+        """The step, config, data position and RNG of the newest complete save; the shards are read by restore()."""
+        self.found = newest_sharded(self.latest)  # even a save cut short leaves one
+        if self.found is None:
+            raise SystemExit(f"resume: {self.out_dir} holds no sharded checkpoint (latest_sharded/): a sharded run "
+                             "resumes only its own; continue a single-process run without fsdp")
+        return torch.load(os.path.join(self.found, "train.pt"), weights_only=True)
+
+    def restore(self, ckpt, model, optimizer, scaler):
+        load_sharded(self.found, model, optimizer)
+
+    def save(self, train, model, optimizer, scaler, improved):
+        if optimizer.state:  # nothing to resume before the first step (see sharded_state)
+            state = sharded_state(model, optimizer)
+            # best first: a kill between the two leaves latest_sharded the older, whose resumed run saves best again
+            for folder in (self.best, self.latest) if improved else (self.latest,):
+                save_sharded(folder, state, train, self.rank)
+
+    def wait(self):
+        pass
+
+
+def holds_run(out_dir):
+    """The checkpoint of a run already in out_dir (latest.pt, or a sharded run's newest save), or None."""
+    latest = os.path.join(out_dir, "latest.pt")
+    return latest if os.path.exists(latest) else newest_sharded(sharded_dir(out_dir, "latest"))
+
+
+def resumed_model_args(ckpt, model_args, tokens_per_iter, path):
+    """The model a resume continues: the checkpoint's architecture, which these settings must repeat (a run that
+    began from published weights keeps theirs); only dropout and a shorter block_size may change. A different batch
+    is refused, not rescaled: max_iters, warmup_iters and lr_decay_iters count steps of the run's batch, so a new one
+    would silently stretch the run and shift its schedule. batch_size traded for gradient_accumulation_steps keeps
+    every step's tokens (and the data order): that is allowed."""
+    pretrained, model_args = ckpt.get("pretrained"), dict(model_args)
+    for k, v in ckpt["model_args"].items():
+        if k == "block_size" and model_args[k] > v:
+            raise SystemExit(f"config: block_size={model_args[k]} is larger than the model's context ({v}): "
+                             f"use block_size<={v}")
+        if pretrained and k not in ("dropout", "block_size"):
+            model_args[k] = v
+        elif k != "dropout" and model_args[k] != v:
+            raise SystemExit(f"resume: {path} has {k}={v} but the config says {model_args[k]}: "
+                             "use the settings of the run you resume (its config is stored in the checkpoint)")
+    was = {k: ckpt["config"][k] for k in ("gradient_accumulation_steps", "batch_size", "block_size")}
+    if math.prod(was.values()) != tokens_per_iter:
+        raise SystemExit(f"resume: {path} was trained with {math.prod(was.values()):,} tokens per step ("
+                         + " x ".join(f"{k}={v}" for k, v in was.items()) + f"), the config gives "
+                         f"{tokens_per_iter:,}: resume with the run's batch (or the same product of the three)")
+    return model_args
+
+
+def published_start(init_from, dropout, block_size):
+    """A run from published weights: their architecture (model_args but block_size, which may be shorter), their
+    weights with the first block_size positions, and their tokenizer's meta."""
+    published = GPT.from_pretrained(init_from, dropout)
+    if block_size > published.config.block_size:
+        raise SystemExit(f"config: block_size={block_size} is larger than {init_from}'s context "
+                         f"({published.config.block_size}): use block_size<={published.config.block_size}")
+    weights = published.state_dict()
+    weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block_size]  # the first positions
+    return {k: v for k, v in asdict(published.config).items() if k != "block_size"}, weights, published.meta
+
+
+def process_rng(device):
+    """This process's dropout RNG: the CPU generator's state, and the GPU's where it runs on one."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_process_rng(saved, rank, world_size, device):
+    """Continue this process's dropout RNG from saved (process_rng's, one per process of the saving run); False
+    when that run had another number of processes, and so no stream of this process to continue."""
+    if len(saved) != world_size:
+        return False
+    torch.set_rng_state(saved[rank]["cpu"])
+    if torch.device(device).type == "cuda" and "cuda" in saved[rank]:
+        torch.cuda.set_rng_state(saved[rank]["cuda"], device)
+    return True
+
+
 def compiled(model, mode, per_block):
     """What training calls: torch.compile of the whole model, or of each block alone (per_block) where FSDP or
     activation checkpointing wrap whole blocks; identical blocks share one compiled graph. Either way the banded
@@ -540,6 +693,33 @@ PRETRAINED = {"openai-gpt": "openai-community/openai-gpt", "gpt2": "openai-commu
 CONV1D = ("c_attn.weight", "c_proj.weight", "c_fc.weight")  # the weights HF keeps in Conv1D's (in, out) layout
 SAFETENSORS_DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
                       "BF16": (np.int16, torch.bfloat16)}  # numpy has no bfloat16: read its bits, then view them
+
+
+def hub_config(path, dropout):
+    """The GPTConfig a hub config.json describes (GPT-2's or GPT-1's, as transformers writes them), the model_type
+    it names ("gpt2", "openai-gpt"), and the whole JSON object."""
+    try:
+        with open(path) as f:
+            hf = json.load(f)
+    except (ValueError, UnicodeDecodeError):
+        raise SystemExit(f"pretrained: {path} is not valid JSON: download it again") from None
+    kind = hf.get("model_type") if isinstance(hf, dict) else None
+    if kind not in ("gpt2", "openai-gpt"):
+        raise SystemExit(f"pretrained: {path} describes a '{kind}' model: only gpt2 and openai-gpt load here")
+    # GPT-2's config names transformers' activation: "gelu_new" is the tanh form of OpenAI's code, "gelu" the exact
+    # erf. GPT-1's "afn": "gelu" is the tanh form too: modeling_openai maps it to gelu_new, as OpenAI's TF code
+    # computed it (finetune-transformer-lm's gelu: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))))
+    act = hf.get("activation_function", "gelu_new") if kind == "gpt2" else hf.get("afn", "gelu")
+    names = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"} if kind == "gpt2" else \
+        {"gelu": "tanh", "gelu_new": "tanh"}
+    gelu = names.get(act)
+    if gelu is None or hf.get("layer_norm_epsilon", 1e-5) != 1e-5:
+        raise SystemExit(f"pretrained: {path} asks for activation '{act}' and LayerNorm eps "
+                         f"{hf.get('layer_norm_epsilon', 1e-5)}: this GPT has gelu/gelu_new and eps 1e-5 only")
+    config = GPTConfig(block_size=hf["n_positions"], vocab_size=hf["vocab_size"], n_layer=hf["n_layer"],
+                       n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout, bias=True, prenorm=kind == "gpt2",
+                       gelu=gelu)
+    return config, kind, hf
 
 
 def is_published(init_from):
@@ -675,13 +855,10 @@ SAMPLE_TEMPERATURE, SAMPLE_TOP_K = 0.8, 200  # the end-of-training sample: a lit
 # distribution, the tail of unlikely tokens cut off (nanoGPT's sample.py defaults)
 
 if __name__ == "__main__":
-    import threading
-
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from prepare import (Interrupt, check_settings, check_vocab, code_version, configure, default_device, get_tokenizer,
-                         load_meta, load_split, lock_out_dir, plot_losses, precision, timing)
+    from prepare import (Interrupt, check_settings, check_vocab, configure, default_device, get_tokenizer, load_meta,
+                         load_split, lock_out_dir, log_json, nan_message, plot_losses, precision, start_banner, timing)
 
     # default settings: a small character-level GPT on the bundled Shakespeare, about 85 s on two CPU cores
     # (config/shakespeare_char_cpu.py says why these values)
@@ -773,7 +950,7 @@ if __name__ == "__main__":
             print(f"wrote {path}")
         sys.exit(0)
 
-    # processes: one, or one per GPU under torchrun
+    # processes: one, or one per GPU under torchrun; a sharded run or a plain one, decided here for the whole run
     ddp = int(os.environ.get("RANK", -1)) != -1
     if ddp:
         rank, local_rank, world_size = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
@@ -792,12 +969,6 @@ if __name__ == "__main__":
     if fsdp and world_size == 1:
         print("note: fsdp=True shards over the processes of a torchrun job; with one process it has no effect")
         fsdp = False
-    micro_tokens = batch_size * block_size * world_size  # one micro-step of every process
-    tokens_per_iter = gradient_accumulation_steps * batch_size * block_size
-    if batch_ramp_start and (batch_ramp_start % micro_tokens or batch_ramp_start >= tokens_per_iter):
-        raise SystemExit(f"config: batch_ramp_start={batch_ramp_start:,} tokens must be a whole number of micro-steps "
-                         f"of {micro_tokens:,} tokens (batch_size x block_size x {world_size} processes) and less "
-                         f"than the full batch ({tokens_per_iter:,}): change batch_ramp_start or batch_size")
 
     # device and precision
     device_type, dtype, ctx = precision(device, dtype)
@@ -810,6 +981,37 @@ if __name__ == "__main__":
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")  # fp16 gradients underflow unscaled
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any float32 matmuls left on the GPU
     torch.backends.cudnn.allow_tf32 = True
+    run = (ShardedRun(out_dir, rank, dtype) if fsdp else
+           PlainRun(out_dir, master, ddp, [local_rank] if device_type == "cuda" else None))
+
+    # the schedule, counted in tokens: max_iters and the lr's warmup and decay count full batches of tokens, which
+    # GPT-3's batch ramp (Appendix B) reaches in whole micro-steps of every process
+    micro_tokens = batch_size * block_size * world_size  # one micro-step of every process
+    tokens_per_iter = gradient_accumulation_steps * batch_size * block_size
+    max_tokens = max_iters * tokens_per_iter
+    if batch_ramp_start and (batch_ramp_start % micro_tokens or batch_ramp_start >= tokens_per_iter):
+        raise SystemExit(f"config: batch_ramp_start={batch_ramp_start:,} tokens must be a whole number of micro-steps "
+                         f"of {micro_tokens:,} tokens (batch_size x block_size x {world_size} processes) and less "
+                         f"than the full batch ({tokens_per_iter:,}): change batch_ramp_start or batch_size")
+
+    def get_lr(progress):
+        """The lr at `progress` full-batch steps of tokens: linear warmup, then cosine decay to min_lr."""
+        if progress < warmup_iters:
+            return learning_rate * (progress + 1) / (warmup_iters + 1)
+        if progress >= lr_decay_iters:
+            return min_lr
+        ratio = (progress - warmup_iters) / (lr_decay_iters - warmup_iters)
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+    def next_step(tokens_seen):
+        """(micro-steps over all processes, lr) of the step after tokens_seen tokens. GPT-3 Appendix B: "we also
+        gradually increase the batch size linearly from a small value (32k tokens) to the full value over the first
+        4-12 billion tokens", here rounded down to whole micro-steps of every process."""
+        lr = get_lr(tokens_seen / tokens_per_iter) if decay_lr else learning_rate
+        if not batch_ramp_tokens or tokens_seen >= batch_ramp_tokens:
+            return gradient_accumulation_steps, lr
+        tokens = batch_ramp_start + (tokens_per_iter - batch_ramp_start) * tokens_seen / batch_ramp_tokens
+        return int(tokens // micro_tokens) * world_size, lr
 
     # data: random windows; the window starts come from one generator shared by all processes, so each step
     # sees the same global batch however many processes split it, and its state is the data position on resume
@@ -834,126 +1036,84 @@ if __name__ == "__main__":
     # one run per out_dir: the first process holds out_dir/.lock until it ends, however it ends
     if master:
         lock_out_dir(out_dir)
+    log_path = os.path.join(out_dir, "log.jsonl")
 
-    # model: one chain per start mode; the weights are made on the meta device and materialised once, sharded
-    latest_path, best_path = os.path.join(out_dir, "latest.pt"), os.path.join(out_dir, "best.pt")
-    latest_sharded, best_sharded = sharded_dir(out_dir, "latest"), sharded_dir(out_dir, "best")
-    sharded_found = newest_sharded(latest_sharded)  # a sharded run's newest complete save, even one cut short
+    def make_model(model_args, weights=None):
+        """The model on the device, made on the meta device (no time or memory spent on weights about to be
+        replaced) and materialised once, sharded in a sharded run: from weights, or initialised from the seed."""
+        with torch.device("meta"):
+            model = GPT(GPTConfig(**model_args))
+        run.shard(model)
+        model.to_empty(device=device)
+        torch.manual_seed(seed)  # the same initial weights in every process
+        if weights is None:
+            model.init_weights()
+        else:
+            run.load_weights(model, weights)
+        return model
+
+    def start_fresh():
+        """A new run in out_dir: never over an earlier run's checkpoints; a log without one (a run that never got
+        going) is removed. Evaluating (eval_only) writes nothing, so it goes anywhere."""
+        found = holds_run(out_dir)
+        if found and not eval_only:
+            raise SystemExit(f"{out_dir} already holds a run ({found}): continue it with --init_from=resume, "
+                             f"or choose another --out_dir, or delete {out_dir}")
+        if master and not eval_only and os.path.exists(log_path):
+            os.remove(log_path)
+
+    # model: one chain per start mode, each ending in the model
     model_args = dict(block_size=block_size, vocab_size=meta["vocab_size"], n_layer=n_layer, n_head=n_head,
                       n_embd=n_embd, dropout=dropout, bias=bias, prenorm=prenorm, attn_window=attn_window,
                       gelu=gelu)
-    iter_num, tokens_seen, best_val_loss, ckpt, weights = 0, 0, float("inf"), None, None
+    iter_num, tokens_seen, best_val_loss, ckpt = 0, 0, float("inf"), None
     pretrained = None  # the published weights a run began from
     if init_from == "scratch":
-        if (os.path.exists(latest_path) or sharded_found) and not eval_only:
-            raise SystemExit(f"{out_dir} already holds a run: continue it with --init_from=resume, "
-                             f"or choose another --out_dir, or delete {out_dir}")
+        start_fresh()
+        model = make_model(model_args)
     elif init_from == "resume":
-        if fsdp:
-            if sharded_found is None:
-                raise SystemExit(f"resume: {out_dir} holds no sharded checkpoint (latest_sharded/): a sharded run "
-                                 "resumes only its own; continue a single-process run without fsdp")
-            ckpt = torch.load(os.path.join(sharded_found, "train.pt"), weights_only=True)
-        else:
-            if not os.path.exists(latest_path) and sharded_found:
-                raise SystemExit(f"resume: {out_dir} holds a sharded checkpoint: resume it under torchrun with "
-                                 "--fsdp=True")
-            ckpt = load_checkpoint(latest_path)  # on the CPU: the RNG states must stay CPU tensors
-            if "optimizer" not in ckpt:
-                raise SystemExit(f"resume: {latest_path} holds weights only (consolidated from a sharded run): "
-                                 "resume the sharded run from latest_sharded/ with --fsdp=True under torchrun")
-            weights = ckpt["model"]
-        check_vocab(ckpt["meta"], meta, latest_path, dataset)
+        ckpt = run.load()
+        check_vocab(ckpt["meta"], meta, run.latest, dataset)
+        model_args = resumed_model_args(ckpt, model_args, tokens_per_iter, run.latest)
         pretrained = ckpt.get("pretrained")  # its architecture came from those weights, not from these settings
-        for k, v in ckpt["model_args"].items():
-            if k == "block_size" and block_size > v:
-                raise SystemExit(f"config: block_size={block_size} is larger than the model's context ({v}): "
-                                 f"use block_size<={v}")
-            if pretrained and k not in ("dropout", "block_size"):
-                model_args[k] = v
-            elif k != "dropout" and model_args[k] != v:
-                raise SystemExit(f"resume: {latest_path} has {k}={v} but the config says {model_args[k]}: "
-                                 "use the settings of the run you resume (its config is stored in the checkpoint)")
-        # a different batch is refused, not rescaled: max_iters, warmup_iters and lr_decay_iters count steps of the
-        # run's batch, so a new one would silently stretch the run and shift its schedule. batch_size traded for
-        # gradient_accumulation_steps keeps every step's tokens (and the data order): that is allowed
-        was = {k: ckpt["config"][k] for k in ("gradient_accumulation_steps", "batch_size", "block_size")}
-        if math.prod(was.values()) != tokens_per_iter:
-            raise SystemExit(f"resume: {latest_path} was trained with {math.prod(was.values()):,} tokens per step ("
-                             + " x ".join(f"{k}={v}" for k, v in was.items()) + f"), the config gives "
-                             f"{tokens_per_iter:,}: resume with the run's batch (or the same product of the three)")
         iter_num, best_val_loss = ckpt["iter_num"], ckpt["best_val_loss"]
         tokens_seen = ckpt.get("tokens_seen", iter_num * tokens_per_iter)
-        if master and not fsdp and ckpt.get("val_loss") == best_val_loss and not (
-                os.path.exists(best_path) and os.path.samefile(latest_path, best_path)):
-            link_checkpoint(latest_path, best_path)  # killed between writing latest.pt and linking it as best.pt
-        if tokens_seen >= max_iters * tokens_per_iter and not eval_only:  # nothing to train: nothing to rewrite
+        if tokens_seen >= max_tokens and not eval_only:  # nothing to train: nothing to rewrite
             if master:
-                print(f"resume: {latest_sharded if fsdp else latest_path} holds a finished run (step {iter_num} of "
-                      f"max_iters={max_iters}, best val loss {best_val_loss:.4f}): nothing to do; raise --max_iters "
-                      "to train it further")
+                print(f"resume: {run.latest} holds a finished run (step {iter_num} of max_iters={max_iters}, best "
+                      f"val loss {best_val_loss:.4f}): nothing to do; raise --max_iters to train it further")
             if ddp:
                 dist.destroy_process_group()
             sys.exit(0)
+        model = make_model(model_args, ckpt.pop("model", None))  # a sharded run's are read with the optimizer's
     else:  # published weights: their architecture replaces the settings above
-        if os.path.exists(latest_path) and not eval_only:
-            raise SystemExit(f"{out_dir} already holds a run ({latest_path}): continue it with --init_from=resume, "
-                             f"or choose another --out_dir, or delete {out_dir}")
-        published = GPT.from_pretrained(init_from, dropout)
-        check_vocab(published.meta, meta, init_from, dataset)
-        if block_size > published.config.block_size:
-            raise SystemExit(f"config: block_size={block_size} is larger than {init_from}'s context "
-                             f"({published.config.block_size}): use block_size<={published.config.block_size}")
-        model_args.update({k: v for k, v in asdict(published.config).items() if k != "block_size"})
-        weights = published.state_dict()
-        weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block_size]  # the first positions
-        pretrained, published = init_from, None
-    if master and init_from != "resume" and not eval_only and os.path.exists(os.path.join(out_dir, "log.jsonl")):
-        os.remove(os.path.join(out_dir, "log.jsonl"))  # a log without a checkpoint: a run that never got going
-    with torch.device("meta"):  # no time or memory spent on weights about to be replaced
-        model = GPT(GPTConfig(**model_args))
-    if fsdp:
-        shard(model, dtype)
-    model.to_empty(device=device)
-    torch.manual_seed(seed)  # the same initial weights in every process
-    if weights is None:
-        model.init_weights()
-    elif fsdp:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-        set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True))
-    else:
-        model.load_state_dict(weights)
-    weights = None
+        start_fresh()
+        architecture, weights, published_meta = published_start(init_from, dropout, block_size)
+        check_vocab(published_meta, meta, init_from, dataset)
+        model_args, pretrained = {**model_args, **architecture}, init_from
+        model = make_model(model_args, weights)
+        weights = None  # free the memory
     model.checkpointing = activation_checkpointing
+
+    # optimizer, and a resumed run's state: the optimizer's, the data position and every process's dropout RNG
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
     if ckpt is not None:
-        if fsdp:
-            load_sharded(sharded_found, model, optimizer)
-        else:
-            optimizer.load_state_dict(ckpt["optimizer"])
-            if ckpt["scaler"]:  # empty when the run that saved it did not use float16
-                scaler.load_state_dict(ckpt["scaler"])
+        run.restore(ckpt, model, optimizer, scaler)
         data_gen.set_state(ckpt["rng"]["data"])
-        saved = ckpt["rng"].get("processes", [])  # every process's dropout RNG (see save)
-        if len(saved) == world_size:  # each process continues its own stream exactly
-            torch.set_rng_state(saved[rank]["cpu"])
-            if device_type == "cuda" and "cuda" in saved[rank]:
-                torch.cuda.set_rng_state(saved[rank]["cuda"], device)
-        else:  # saved by another number of processes: the data order continues exactly, the dropout masks cannot
-            torch.manual_seed(seed + rank + iter_num)  # not the streams of step 0 again
+        saved = ckpt["rng"].get("processes", [])
+        if not restore_process_rng(saved, rank, world_size, device):  # the data order continues exactly, the
+            torch.manual_seed(seed + rank + iter_num)  # dropout masks cannot: not the streams of step 0 again
             if master:
-                print(f"note: {sharded_found if fsdp else latest_path} holds the dropout RNG of {len(saved)} "
-                      f"process(es), this run has {world_size}: dropout masks start afresh (the data order is exact)")
+                print(f"note: {run.found} holds the dropout RNG of {len(saved)} process(es), this run has "
+                      f"{world_size}: dropout masks start afresh (the data order is exact)")
     elif rank:
         torch.manual_seed(seed + rank)  # each process its own dropout stream; process 0 continues the init's
     ckpt = None  # free the memory
     raw_model = model  # checkpoints hold the raw model: no _orig_mod. or module. prefixes to strip
     if compile:
         model = compiled(model, compile_mode, per_block=fsdp or activation_checkpointing)
-    if ddp and not fsdp:
-        model = DDP(model, device_ids=[local_rank] if device_type == "cuda" else None)
+    model = run.wrap(model)  # DDP's gradient all-reduce in a plain run of several processes
 
-    # evaluation, schedule, batch ramp
     @torch.no_grad()
     def estimate_loss():
         """Mean loss over eval_iters random batches per split; the same batches every time, so evaluations compare.
@@ -976,14 +1136,30 @@ if __name__ == "__main__":
         model.train()
         return dict(zip(("train", "val"), means.tolist()))
 
-    def get_lr(progress):
-        """The lr at `progress` full-batch steps of tokens: linear warmup, then cosine decay to min_lr."""
-        if progress < warmup_iters:
-            return learning_rate * (progress + 1) / (warmup_iters + 1)
-        if progress >= lr_decay_iters:
-            return min_lr
-        ratio = (progress - warmup_iters) / (lr_decay_iters - warmup_iters)
-        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+    def save(improved, val_loss=None, wait=False):
+        """latest.pt (or latest_sharded/), and best.pt when the validation loss improved, holding everything an exact
+        resume needs and the val_loss it was saved at (None between evaluations), by which a resume knows latest.pt
+        is the best state. With wait, return once it is on disk. A failed write stops the run in its one line."""
+        processes = [None] * world_size if master else None  # each process's dropout RNG, for process 0 to write
+        if ddp:
+            dist.gather_object(process_rng(device), processes)
+        else:
+            processes[0] = process_rng(device)
+        train = dict(model_args=model_args, iter_num=iter_num, tokens_seen=tokens_seen, best_val_loss=best_val_loss,
+                     val_loss=val_loss, config=config, meta=meta, rng={"data": data_gen.get_state(),
+                     "processes": processes}, model_type="gpt", pretrained=pretrained)
+        try:
+            run.save(train, raw_model, optimizer, scaler, improved)
+            if wait:
+                run.wait()
+        except BaseException:  # this write or the one before it failed: the signal handlers go back first
+            interrupt.restore()
+            raise
+
+    def stop_on_nan(value, what):
+        interrupt.restore()
+        run.wait()  # the message names only what is on disk
+        raise SystemExit(nan_message(f"{what} is {value} at step {iter_num}", run.latest, dtype, grad_clip, 1.0))
 
     # a schedule longer than the run may be meant (a shortened run), but it is never silent
     if decay_lr and master and max_iters and not eval_only:
@@ -995,102 +1171,15 @@ if __name__ == "__main__":
             print(f"note: lr_decay_iters={lr_decay_iters} outlasts the run (max_iters={max_iters}): the lr ends at "
                   f"{last_lr:.2e}, not min_lr={min_lr:g}; set lr_decay_iters={max_iters} to decay fully")
 
-    def micro_steps(tokens_seen):
-        """Micro-steps (over all processes) in the next step. GPT-3 Appendix B: "we also gradually increase the batch
-        size linearly from a small value (32k tokens) to the full value over the first 4-12 billion tokens", here
-        rounded down to whole micro-steps of every process."""
-        if not batch_ramp_tokens or tokens_seen >= batch_ramp_tokens:
-            return gradient_accumulation_steps
-        tokens = batch_ramp_start + (tokens_per_iter - batch_ramp_start) * tokens_seen / batch_ramp_tokens
-        return int(tokens // micro_tokens) * world_size
-
-    writer, write_failed = None, []  # the thread writing the last plain checkpoint, and what stopped it (if anything)
-
-    def wait_for_save():
-        """Wait until the last plain checkpoint is on disk. A write that failed stops the run here, in its one line: the
-        thread hands its exception over, as a thread that raises (SystemExit included) only prints a traceback."""
-        global writer
-        if writer is not None:
-            writer.join()
-            writer = None
-        if write_failed:
-            interrupt.restore()
-            raise write_failed.pop()
-
-    def process_rng():
-        """This process's dropout RNG: the CPU generator's state, and the GPU's where it runs on one."""
-        state = {"cpu": torch.get_rng_state()}
-        if device_type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(device)
-        return state
-
-    def save(improved, val_loss=None):
-        """latest.pt, and best.pt when the validation loss improved, holding everything an exact resume needs, and the
-        val_loss it was saved at (None between evaluations), by which a resume knows latest.pt is the best state. The
-        state is copied to the CPU here; a thread writes it while training goes on, and best.pt is a second name
-        for the same file. A sharded run writes its shards (every process) with torch.distributed.checkpoint."""
-        processes = [None] * world_size if master else None  # each process's dropout RNG, for process 0 to write
-        if ddp:
-            dist.gather_object(process_rng(), processes)
-        else:
-            processes[0] = process_rng()
-        rng = {"data": data_gen.get_state(), "processes": processes}
-        train = dict(model_args=model_args, iter_num=iter_num, tokens_seen=tokens_seen, best_val_loss=best_val_loss,
-                     val_loss=val_loss, config=config, meta=meta, rng=rng, model_type="gpt", pretrained=pretrained)
-        if fsdp:
-            if optimizer.state:  # nothing to resume before the first step (see sharded_state)
-                state = sharded_state(raw_model, optimizer)
-                # best first: a kill between the two leaves latest_sharded the older, whose resumed run saves best again
-                for folder in (best_sharded, latest_sharded) if improved else (latest_sharded,):
-                    save_sharded(folder, state, train, rank)
-            return None
-        if not master:
-            return None
-        wait_for_save()  # one write at a time: the previous one is on disk (or has stopped the run) first
-        snapshot = to_cpu(dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
-                               scaler=scaler.state_dict(), **train))
-
-        def write():
-            try:
-                save_checkpoint(latest_path, snapshot)
-                if improved:
-                    link_checkpoint(latest_path, best_path)
-            except BaseException as e:  # for wait_for_save to raise in the loop
-                write_failed.append(e)
-        thread = threading.Thread(target=write)
-        thread.start()
-        return thread
-
     # logging: readable lines on stdout, one JSON object per line in out_dir/log.jsonl
-    def log_json(record):
-        if master:
-            with open(os.path.join(out_dir, "log.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    version = code_version()
     peak = peak_flops(device)
     if master:
-        print(f"origins train_gpt.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
-              f"{world_size} process(es){' sharded' if fsdp else ''} | {raw_model.num_params() / 1e6:.2f}M parameters "
-              f"| {tokens_per_iter:,} tokens per step")
-        print("config: " + json.dumps(config))
-        resumed = iter_num if init_from == "resume" else None
-        if resumed is not None:
-            print(f"resumed from step {iter_num} ({tokens_seen:,} tokens) of {sharded_found if fsdp else latest_path}")
-        log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype,
-                  "world_size": world_size, "config": config, "resumed_from": resumed})
+        start_banner("train_gpt.py", device, dtype, config, f"{world_size} process(es){' sharded' if fsdp else ''} | "
+                     f"{raw_model.num_params() / 1e6:.2f}M parameters | {tokens_per_iter:,} tokens per step", log_path,
+                     iter_num if init_from == "resume" else None,
+                     f"resumed from step {iter_num} ({tokens_seen:,} tokens) of {run.found}", world_size=world_size)
     if wandb_log and master:
         wandb.init(project=wandb_project, name=wandb_run_name, config=config)
-
-    def stop_on_nan(value, what):
-        interrupt.restore()
-        wait_for_save()
-        kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
-                else "no checkpoint was written")
-        advice = ["a lower learning_rate", f"a smaller grad_clip than {grad_clip:g}" if grad_clip else
-                  "grad_clip=1.0 (clipping is off)"] + (["dtype=float32"] if dtype != "float32" else [])  # what applies
-        raise SystemExit(f"{what} is {value} at step {iter_num}: stopping without saving; {kept}. "
-                         f"Try {', '.join(advice[:-1])} or {advice[-1]}")
 
     # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save, exit 130 or 143; a second one quits at once
     interrupt = Interrupt("saving a checkpoint after this step" if master else "")
@@ -1098,7 +1187,6 @@ if __name__ == "__main__":
     # the loop: until max_iters full batches of tokens, evaluating at 0, every eval_interval steps and at the end.
     # The CPU runs ahead of the GPU, queueing work: it waits only at log lines and evaluations, where the loss,
     # a NaN and a Ctrl-C (in any process) are read, and it draws the next batch while the GPU computes this one.
-    max_tokens = max_iters * tokens_per_iter
     t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
     t_start, train_seconds, tokens_start = time.time(), 0.0, tokens_seen  # for the ETA: this run's training alone
     loss_sum = torch.zeros((), device=device)  # the summed step losses since the last log line
@@ -1110,9 +1198,9 @@ if __name__ == "__main__":
                 stop_on_nan(losses["val"], "the validation loss")
             if master:
                 print(f"step {iter_num}/{max_iters} | train loss {losses['train']:.4f} | val loss {losses['val']:.4f}")
-                log_json({"iter": iter_num, "tokens": tokens_seen, "train_loss": losses["train"],
-                          "val_loss": losses["val"], "train_seconds": train_seconds})
-                plot_losses(os.path.join(out_dir, "log.jsonl"), os.path.join(out_dir, "loss.png"))  # needs matplotlib
+                log_json(log_path, {"iter": iter_num, "tokens": tokens_seen, "train_loss": losses["train"],
+                                    "val_loss": losses["val"], "train_seconds": train_seconds})
+                plot_losses(log_path, os.path.join(out_dir, "loss.png"))  # needs matplotlib
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss": losses["train"], "val/loss": losses["val"]})
             if iters_since_log:  # a NaN since the last log line, in any process: never saved
@@ -1124,22 +1212,21 @@ if __name__ == "__main__":
             if not eval_only:
                 improved = losses["val"] < best_val_loss
                 best_val_loss = min(best_val_loss, losses["val"])
-                writer = save(improved, losses["val"])
+                save(improved, losses["val"])
             t_log = time.time()  # evaluation time is not training throughput
         if done or eval_only:
             break
 
-        # one optimizer step over micro_steps(tokens_seen) micro-batches, each process taking its share
-        n_micro = micro_steps(tokens_seen)
+        # one optimizer step over n_micro micro-batches (the batch ramp's), each process taking its share
+        n_micro, lr = next_step(tokens_seen)
         local_steps = n_micro // world_size
-        lr = get_lr(tokens_seen / tokens_per_iter) if decay_lr else learning_rate
         for group in optimizer.param_groups:
             group["lr"] = lr
         starts = torch.randint(len(train_data) - block_size, (n_micro * batch_size,),
                                generator=data_gen).view(local_steps, world_size, batch_size)
         x, y = get_batch(train_data, starts[0, rank])
         for micro_step in range(local_steps):
-            if ddp and not fsdp:  # all-reduce the gradients once, on the last micro-step
+            if isinstance(model, DDP):  # all-reduce the gradients once, on the last micro-step
                 model.require_backward_grad_sync = micro_step == local_steps - 1
             with ctx:
                 _, loss = model(x, y)
@@ -1179,23 +1266,21 @@ if __name__ == "__main__":
                 print(f"step {iter_num}/{max_iters} | loss {lossf:.4f} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                       f"{tok_s / 1000:.1f}k tok/s" + (f" | mfu {mfu * 100:.1f}%" if mfu else "") + f" | {when}",
                       flush=True)
-                log_json({"iter": iter_num, "tokens": tokens_seen, "loss": lossf, "lr": lr, "ms": dt * 1000,
-                          "tok_s": tok_s, "mfu": mfu, "elapsed": elapsed})
+                log_json(log_path, {"iter": iter_num, "tokens": tokens_seen, "loss": lossf, "lr": lr,
+                                    "ms": dt * 1000, "tok_s": tok_s, "mfu": mfu, "elapsed": elapsed})
                 if wandb_log:
                     wandb.log({"iter": iter_num, "train/loss_step": lossf, "lr": lr, "mfu": mfu})
             t_log, iters_since_log, tokens_since_log = time.time(), 0, 0
             loss_sum.zero_()
             if stop:
-                writer = save(False)
-                wait_for_save()  # "saved" only once the file is complete and renamed
+                save(False, wait=True)  # "saved" only once it is complete and renamed
                 if ddp:
                     dist.destroy_process_group()
-                saved = latest_sharded if fsdp else latest_path
-                interrupt.exit(f"interrupted at step {iter_num}: saved {saved}; continue with --init_from=resume"
+                interrupt.exit(f"interrupted at step {iter_num}: saved {run.latest}; continue with --init_from=resume"
                                if master else "")
 
     interrupt.restore()
-    wait_for_save()
+    run.wait()
 
     # a sample from the trained model (every process of a sharded run takes part: its weights are spread over them)
     if (master or fsdp) and sample_tokens > 0 and not eval_only:

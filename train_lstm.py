@@ -150,9 +150,9 @@ def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
 if __name__ == "__main__":
     import numpy as np
 
-    from prepare import (Interrupt, Progress, check_settings, check_vocab, code_version, configure, default_device,
-                         load_checkpoint, load_meta, load_split, lock_out_dir, plot_losses, precision, save_checkpoint,
-                         timing)
+    from prepare import (Interrupt, Progress, check_settings, check_vocab, configure, default_device, load_checkpoint,
+                         load_meta, load_split, lock_out_dir, log_json, nan_message, plot_losses, precision,
+                         save_checkpoint, start_banner, timing)
 
     # default settings: a small character-level AWD-LSTM on the bundled Shakespeare, minutes on a CPU;
     # config/awd_lstm_ptb.py and config/awd_lstm_wt2.py hold the paper's
@@ -379,24 +379,16 @@ if __name__ == "__main__":
             interrupt.restore()
             raise
 
+    # logging: readable lines on stdout, one JSON object per line in out_dir/log.jsonl (and a step's to wandb)
     log_path = os.path.join(out_dir, "log.jsonl")
 
-    def log_json(record):
-        with open(log_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if wandb_log and "iter" in record:  # a step's numbers (the run's config went to wandb.init)
-            wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))})
+    def log(record):
+        log_json(log_path, record, wandb if wandb_log else None)
 
-    version = code_version()
-    print(f"origins train_lstm.py @ {version} | torch {torch.__version__} | {device} {dtype} | "
-          f"{model.num_params():,} parameters | {steps_per_epoch} steps per epoch")
-    print("config: " + json.dumps(config))
-    resumed = iter_num if init_from == "resume" else None
-    if resumed is not None:
-        print(f"resumed from step {iter_num} (epoch {epoch}, token {pos:,} of {train_data.size(1):,} in each stream) "
-              f"of {latest_path}")
-    log_json({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
-              "resumed_from": resumed})
+    start_banner("train_lstm.py", device, dtype, config, f"{model.num_params():,} parameters | {steps_per_epoch} "
+                 "steps per epoch", log_path, iter_num if init_from == "resume" else None,
+                 f"resumed from step {iter_num} (epoch {epoch}, token {pos:,} of {train_data.size(1):,} in each "
+                 f"stream) of {latest_path}")
     if wandb_log:
         wandb.init(project=wandb_project, name=wandb_run_name, config=config)
 
@@ -404,7 +396,7 @@ if __name__ == "__main__":
         results = averaged(lambda: {**report("val", evaluate(val_data, "val")),
                                     **(report("test", evaluate(test_data, "test")) if test_data is not None else {})})
         print(" | ".join(f"{k} {v:.4f}" for k, v in results.items() if v is not None))
-        log_json({"iter": iter_num, **results})
+        log({"iter": iter_num, **results})
         sys.exit(0)
 
     # Ctrl-C or SIGTERM (a scheduler's stop): finish the current step, save, exit 130 or 143; a second one quits at once
@@ -443,12 +435,8 @@ if __name__ == "__main__":
         or an infinity among them stops the run without saving, so latest.pt stays the last good checkpoint."""
         lossf = loss_sum.item() / steps_since_log
         if not math.isfinite(lossf):
-            kept = (f"the last good checkpoint is {latest_path}" if os.path.exists(latest_path)
-                    else "no checkpoint was written")
-            fix = "dtype=float32" if dtype != "float32" else (f"a smaller grad_clip than {grad_clip:g}" if grad_clip
-                                                              else "grad_clip=0.25 (clipping is off)")
-            fail(f"loss is {lossf} in steps {iter_num - steps_since_log + 1}-{iter_num}: stopping without saving; "
-                 f"{kept}. Try a lower learning_rate or {fix}")
+            fail(nan_message(f"loss is {lossf} in steps {iter_num - steps_since_log + 1}-{iter_num}", latest_path,
+                             dtype, grad_clip, 0.25))
         return lossf
 
     def interrupted():
@@ -490,7 +478,7 @@ if __name__ == "__main__":
                 print(f"epoch {epoch} step {iter_num} | loss {lossf:.4f} | ppl {math.exp(lossf):.1f} | lr {lr:.2e} | "
                       f"{dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s | "
                       + timing(elapsed, share_done(), 1, train_seconds), flush=True)
-                log_json({"iter": iter_num, "epoch": epoch, "loss": lossf, "lr": lr, "ms": dt / steps_since_log * 1000,
+                log({"iter": iter_num, "epoch": epoch, "loss": lossf, "lr": lr, "ms": dt / steps_since_log * 1000,
                           "tok_s": tokens_since_log / dt, "elapsed": elapsed})
                 t_log, steps_since_log, tokens_since_log = time.time(), 0, 0
                 loss_sum.zero_()
@@ -511,12 +499,13 @@ if __name__ == "__main__":
             read_loss()
         val_loss = averaged(lambda: evaluate(val_data, "val"))
         if not math.isfinite(val_loss):
-            fail(f"validation loss is {val_loss} at step {iter_num}: stopping without saving")
+            fail(nan_message(f"the validation loss is {val_loss} at step {iter_num}", latest_path, dtype, grad_clip,
+                             0.25))
         val_losses.append(val_loss)
         results = report("val", val_loss)
         print(f"epoch {epoch} step {iter_num} | val loss {val_loss:.4f} | val ppl {results['val_ppl']:.2f}"
               + (f" | val bpb {results['val_bpb']:.4f}" if results["val_bpb"] else ""))
-        log_json({"iter": iter_num, "epoch": epoch, **results, "train_seconds": train_seconds,
+        log({"iter": iter_num, "epoch": epoch, **results, "train_seconds": train_seconds,
                   "tokens": batch_size * ((epoch - 1) * epoch_end + pos)})  # earlier epochs: epoch_end each
         plot_losses(log_path, os.path.join(out_dir, "loss.png"))  # needs matplotlib; without it, nothing is drawn
         if optimizer_name == "sgd" and nt_asgd_should_switch(val_losses, nonmono):
@@ -546,4 +535,4 @@ if __name__ == "__main__":
             sys.exit(130)
         print(f"test loss {results['test_loss']:.4f} | test ppl {results['test_ppl']:.2f}"
               + (f" | test bpb {results['test_bpb']:.4f}" if results["test_bpb"] else ""))
-        log_json({"iter": iter_num, **results})
+        log({"iter": iter_num, **results})

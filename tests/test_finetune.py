@@ -176,6 +176,24 @@ def test_bpt3c_counts_the_kept_tokens_from_each_documents_own_end():
     assert grad_rows[39] == 0  # padding
 
 
+def test_bpt3c_chunk_plan_against_a_position_by_position_reading():
+    # the plan read back position by position: chunks tile the batch, none longer than bptt, one starts at every
+    # bptt boundary and (with gradients) at each document's kept part; cut and kept as the positions say
+    clf = PoolingClassifier(tiny_encoder(), 2, bptt=4, max_len=6)
+    sizes, L = [17, 5, 9, 6, 1], 17
+    plan = clf.chunks(sizes, L)
+    starts = [start for start, _, _, _ in plan]
+    assert [start for start, end, _, _ in plan[1:]] == [end for _, end, _, _ in plan[:-1]] and plan[-1][1] == L
+    assert starts[0] == 0 and all(0 < end - start <= 4 for start, end, _, _ in plan)
+    assert set(starts) == set(range(0, L, 4)) | {n - 6 for n in sizes if n > 6} == {0, 3, 4, 8, 11, 12, 16}
+    for start, end, cut, kept in plan:
+        assert cut == any(n > 6 and start == n - 6 for n in sizes), start
+        assert kept == any(n - 6 <= p < n for p in range(start, end) for n in sizes), start
+    with torch.no_grad():  # evaluation: nothing to cut, so the chunks are bptt's alone
+        assert [(start, end, cut) for start, end, cut, _ in clf.chunks(sizes, L)] == [
+            (0, 4, False), (4, 8, False), (8, 12, False), (12, 16, False), (16, 17, False)]
+
+
 def kept_positions_by_hand(enc, docs, max_len):
     """Each document encoded alone, unpadded, in one call: its last layer's raw output at its last max_len tokens."""
     return [enc.encode(d[None], enc.init_hidden(1))[1][0, -max_len:] for d in docs]
