@@ -56,10 +56,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from prepare import (EOS, FIELDS, UNK, Interrupt, Progress, check_record, get_tokenizer, load_checkpoint, load_task,
-                     lock_out_dir, read_records, save_checkpoint, timing, to_cpu, utf8)
+                     lock_out_dir, log_json, nan_message, read_records, save_checkpoint, start_banner, timing, to_cpu,
+                     utf8)
 from train_gpt import GPT, GPTConfig, checkpoint_path, is_published, model_from_checkpoint
-from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, stlr,
-                        temporal_activation_regularization)
+from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, perplexity,
+                        stlr, temporal_activation_regularization)
 
 # -----------------------------------------------------------------------------
 # text to token ids with a word vocabulary
@@ -307,12 +308,9 @@ def set_lr(optimizer, lr):
         group["lr"] = lr * group["factor"]
 
 
-def optimizer_step(optimizer, loss, params, lr, clip, scaler, interrupt):
+def optimizer_step(optimizer, loss, params, lr, clip, scaler):
     """One step at lr for the top group (set_lr): loss's gradients (scaled, for float16), clipped to a total norm of
-    clip (0: none). A NaN or infinite loss stops the run without saving, in one line, the signal handlers put back."""
-    if not math.isfinite(loss.item()):
-        interrupt.restore()
-        raise SystemExit(f"loss is {loss.item()}: stopping without saving; try a lower learning rate or dtype=float32")
+    clip (0: none)."""
     set_lr(optimizer, lr)
     scaler.scale(loss).backward()
     if clip:
@@ -438,15 +436,17 @@ def fine_tune_lm(lm, texts, eval_split, eval_docs, optimizer, run, start=None):
             lr = schedule_lr(s["schedule"], min(iter_num, total_steps), total_steps, s["lm_lr"], s["cut_frac"],
                              s["stlr_ratio"]) * seq_len / bptt  # AWD-LSTM's per-window scaling
             loss, hidden = lm_loss(model, data[:, pos:pos + seq_len + 1], hidden, s["alpha"], s["beta"], run.ctx)
-            run.step(optimizer, loss, model.parameters(), lr, s["lm_grad_clip"])
+            run.step(optimizer, loss, model.parameters(), lr, f"in LM fine-tuning epoch {epoch}, step {iter_num + 1}",
+                     lm=True)
             pos, iter_num = pos + seq_len, iter_num + 1
             progress.update(seq_len)
             if pos < end:
                 run.safe_point(checkpoint, f"in LM fine-tuning epoch {epoch}, step {iter_num}")
         progress.done()
         eval_loss = lm_eval_loss(model, eval_data, bptt, run.ctx)
+        ppl = perplexity(eval_loss)
         print(f"LM epoch {epoch} | train loss {loss.item():.4f} | {eval_split} loss {eval_loss:.4f} | ppl "
-              f"{math.exp(eval_loss):.1f} | " + timing(time.time() - t_start, epoch * end - first,
+              f"{ppl:.1f} | " + timing(time.time() - t_start, epoch * end - first,
                                                        epochs * end - first), flush=True)
         run.log({"stage": "lm", "epoch": epoch, "loss": loss.item(), f"{eval_split}_loss": eval_loss})
         epoch, pos, hidden = epoch + 1, 0, None
@@ -979,31 +979,39 @@ def resumed_from(ckpt):
 
 
 class Run:
-    """What both stages of a run share, each calling it the same way: the settings (config), device, precision and
-    numpy generator; out_dir's log; the optimizer step; and the safe points, where the run may stop and later continue
-    bit-exactly: after each step that leaves its epoch unfinished and after each evaluation. There latest.pt is
-    written every save_interval minutes (0: never on a clock), when asked (force), and after Ctrl-C or SIGTERM (a
+    """What both stages of a run share, each calling it the same way: the settings (config), device, dtype, precision
+    and numpy generator; out_dir's log; the optimizer step; and the safe points, where the run may stop and later
+    continue bit-exactly: after each step that leaves its epoch unfinished and after each evaluation. There latest.pt
+    is written every save_interval minutes (0: never on a clock), when asked (force), and after Ctrl-C or SIGTERM (a
     scheduler's stop), caught from the run's start: the current step finishes, latest.pt is saved and the run exits
     130 or 143 saying how to continue; a second signal quits at once."""
 
-    def __init__(self, config, device, ctx, scaler, rng, wandb=None):
-        self.config, self.device, self.ctx, self.scaler, self.rng, self.wandb = config, device, ctx, scaler, rng, wandb
+    def __init__(self, config, device, dtype, ctx, scaler, rng, wandb=None):
+        self.config, self.device, self.dtype, self.ctx, self.scaler = config, device, dtype, ctx, scaler
+        self.rng, self.wandb = rng, wandb
         self.out_dir, self.interval = config["out_dir"], config["save_interval"]
-        self.latest = os.path.join(self.out_dir, "latest.pt")
+        self.latest, self.log_path = os.path.join(self.out_dir, "latest.pt"), os.path.join(self.out_dir, "log.jsonl")
         self.interrupt = Interrupt("saving latest.pt after this step")
         self.saved = time.time()
 
     def log(self, record):
-        """One line of out_dir/log.jsonl; with wandb, a stage record's numbers too, as stage/key (lm/loss, classifier/
-        loss, final/test_accuracy...)."""
-        with open(os.path.join(self.out_dir, "log.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        """One line of out_dir/log.jsonl (log_json); with wandb, a stage record's numbers too, as stage/key (lm/loss,
+        classifier/loss, final/test_accuracy...): both stages log a loss, which plain keys would mix up."""
+        log_json(self.log_path, record)
         if self.wandb and "stage" in record:
             self.wandb.log({f"{record['stage']}/{k}": v for k, v in record.items() if isinstance(v, (int, float))})
 
-    def step(self, optimizer, loss, params, lr, clip):
-        """optimizer_step with this run's GradScaler and signal handlers."""
-        optimizer_step(optimizer, loss, params, lr, clip, self.scaler, self.interrupt)
+    def step(self, optimizer, loss, params, lr, where, lm=False):
+        """optimizer_step with this run's GradScaler, clipped by grad_clip (lm: by lm_grad_clip, LM fine-tuning's). A
+        NaN or infinite loss stops the run without saving (where: the step's place), in one line, the signal handlers
+        put back, with the advice that fits the run (nan_message) in the names of the stage's settings."""
+        clip = self.config["lm_grad_clip" if lm else "grad_clip"]
+        if not math.isfinite(loss.item()):
+            self.interrupt.restore()
+            names = ("lm_lr", "lm_grad_clip") if lm else ("learning_rate", "grad_clip")  # LM fine-tuning's own
+            raise SystemExit(nan_message(f"the loss is {loss.item()} {where}", self.latest, self.dtype, clip,
+                                         0.3 if lm else 25.0, *names))  # clipping off: it offers the default
+        optimizer_step(optimizer, loss, params, lr, clip, self.scaler)
 
     def safe_point(self, checkpoint, where, force=False):
         """A safe point: latest.pt if it is due. checkpoint(): the dict to save, built only when it is (the stage's
@@ -1054,7 +1062,7 @@ class Run:
 
 
 if __name__ == "__main__":
-    from prepare import check_settings, code_version, configure, default_device, precision
+    from prepare import check_settings, configure, default_device, precision
 
     # default settings: ULMFiT's (§4), fine-tuning its WikiText-103 LM on TREC-6; config/gpt1_*.py hold GPT-1's
     _before = set(globals())
@@ -1181,17 +1189,12 @@ if __name__ == "__main__":
     # the run's log, optimizer step, generators and safe points, the same for both stages (Run). From here Ctrl-C or
     # SIGTERM finishes the current step, saves latest.pt and exits; latest.pt is saved every save_interval minutes
     # too, and at the end of each stage
-    run = Run(config, device, ctx, scaler, rng, wandb if wandb_log else None)
-    version = code_version()
-    print(f"origins finetune.py @ {version} | torch {torch.__version__} | {device} {dtype} | task {task} "
-          f"({task_type}): {len(labelled['train']):,} labelled train examples | init_from {init_from}"
-          + (" (backward LM)" if backwards else "") + ("" if pretrained else " (architecture only: not pretrained)"))
-    print("config: " + json.dumps(config))
+    run = Run(config, device, dtype, ctx, scaler, rng, wandb if wandb_log else None)
     resumed = resumed_from(ckpt) if ckpt else None
-    if resumed:
-        print(f"resumed from {resumed} of {run.latest}")
-    run.log({"version": version, "torch": torch.__version__, "device": device, "dtype": dtype, "config": config,
-             "resumed_from": resumed})
+    start_banner("finetune.py", device, dtype, config, f"task {task} ({task_type}): {len(labelled['train']):,} "
+                 f"labelled train examples | init_from {init_from}" + (" (backward LM)" if backwards else "")
+                 + ("" if pretrained else " (architecture only: not pretrained)"), run.log_path, resumed,
+                 f"resumed from {resumed} of {run.latest}")
     if wandb_log:
         wandb.init(project=wandb_project, name=wandb_run_name, config=config)
     factor = lr_factor if discriminative else 1.0  # between layer groups' lrs (§3.2); 1: one lr for all
@@ -1265,7 +1268,7 @@ if __name__ == "__main__":
                     recipe.clf, model_type, task_type, [recipe.examples["train"][i] for i in b],
                     [targets["train"][i] for i in b], device, lm_coef=lm_coef, alpha=alpha if clf_ar_tar else 0,
                     beta=beta if clf_ar_tar else 0)
-            run.step(optimizer, loss, all_params, lr, grad_clip)
+            run.step(optimizer, loss, all_params, lr, f"in epoch {epoch}, batch {batch_pos} of {len(batches)}")
             losses.append(loss.item())
             if loss_parts:
                 parts.append(loss_parts)

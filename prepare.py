@@ -254,12 +254,13 @@ def start_banner(script, device, dtype, config, details, log_path, resumed=None,
                         "config": config, "resumed_from": resumed})
 
 
-def nan_message(what, latest, dtype, grad_clip, clip_default):
+def nan_message(what, latest, dtype, grad_clip, clip_default, lr_name="learning_rate", clip_name="grad_clip"):
     """The one line a run stops with when what ("the loss is nan at step 12") is not finite: nothing is saved, so
-    latest, where it exists, stays the last good checkpoint; then what may help, only the advice that applies."""
+    latest, where it exists, stays the last good checkpoint; then what may help, only the advice that applies, in
+    the names of the settings that apply (finetune.py's LM stage has its own, lm_lr and lm_grad_clip)."""
     kept = f"the last good checkpoint is {latest}" if os.path.exists(latest) else "no checkpoint was written"
-    advice = ["a lower learning_rate", f"a smaller grad_clip than {grad_clip:g}" if grad_clip else
-              f"grad_clip={clip_default} (clipping is off)"] + (["dtype=float32"] if dtype != "float32" else [])
+    advice = [f"a lower {lr_name}", f"a smaller {clip_name} than {grad_clip:g}" if grad_clip else
+              f"{clip_name}={clip_default} (clipping is off)"] + (["dtype=float32"] if dtype != "float32" else [])
     return f"{what}: stopping without saving; {kept}. Try {', '.join(advice[:-1])} or {advice[-1]}"
 
 

@@ -137,6 +137,12 @@ def model_from_checkpoint(ckpt):
     return model
 
 
+def perplexity(loss):
+    """exp(loss), which overflows a float past a loss of 709.78 nats: a run that diverged that far reads inf (and a
+    NaN stays one)."""
+    return math.inf if loss > 709 else math.exp(loss)
+
+
 def stlr(it, total, lr_max, cut_frac=0.1, ratio=32):
     """Slanted triangular learning rate (ULMFiT §3.2, eq. 3): a short linear rise over cut_frac of the steps to
     lr_max, then a long linear decay to lr_max/ratio."""
@@ -362,7 +368,7 @@ if __name__ == "__main__":
         """loss, perplexity and bits per byte (from meta.json's byte counts, so tokenizers compare)."""
         s = meta["splits"][split]
         bpb = loss / math.log(2) * s["tokens"] / s["bytes"] if s.get("bytes") else None
-        return {f"{split}_loss": loss, f"{split}_ppl": math.exp(loss), f"{split}_bpb": bpb}
+        return {f"{split}_loss": loss, f"{split}_ppl": perplexity(loss), f"{split}_bpb": bpb}
 
     def save(path):
         rng_state = {"torch": torch.get_rng_state(), "bptt": json.dumps(rng.bit_generator.state)}
@@ -475,7 +481,7 @@ if __name__ == "__main__":
             train_seconds += time.time() - t_step
             if lossf is not None:
                 dt, elapsed = time.time() - t_log, time.time() - t_start
-                print(f"epoch {epoch} step {iter_num} | loss {lossf:.4f} | ppl {math.exp(lossf):.1f} | lr {lr:.2e} | "
+                print(f"epoch {epoch} step {iter_num} | loss {lossf:.4f} | ppl {perplexity(lossf):.1f} | lr {lr:.2e} | "
                       f"{dt / steps_since_log * 1000:.0f} ms | {tokens_since_log / dt / 1000:.1f}k tok/s | "
                       + timing(elapsed, share_done(), 1, train_seconds), flush=True)
                 log({"iter": iter_num, "epoch": epoch, "loss": lossf, "lr": lr, "ms": dt / steps_since_log * 1000,

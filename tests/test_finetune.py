@@ -747,8 +747,8 @@ def lm_step_by_hand(base, lm, backwards):
     return expected
 
 
-@pytest.mark.parametrize("backwards", [False, True])
-def test_one_lm_fine_tuning_step_matches_an_update_by_hand(tmp_path, monkeypatch, backwards):
+def step_task(tmp_path, monkeypatch, backwards=False):
+    """The 'step' task prepared under tmp_path, and a tiny untrained AWD-LSTM saved as tmp_path/base.pt (returned)."""
     monkeypatch.setattr(prepare, "DATA_DIR", str(tmp_path / "data"))
     prepare.prepare("task", inputs=[write_jsonl(tmp_path / "train.jsonl", STEP_TRAIN),
                                     write_jsonl(tmp_path / "test.jsonl", STEP_TEST)], out="step")
@@ -757,6 +757,12 @@ def test_one_lm_fine_tuning_step_matches_an_update_by_hand(tmp_path, monkeypatch
     base = {"model": AWDLSTM(config).state_dict(), "model_args": dataclasses.asdict(config), "model_type": "awd_lstm",
             "meta": {"tokenizer": "word", "vocab": STEP_VOCAB, "vocab_size": len(STEP_VOCAB)}, "backwards": backwards}
     torch.save(base, tmp_path / "base.pt")
+    return base
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_one_lm_fine_tuning_step_matches_an_update_by_hand(tmp_path, monkeypatch, backwards):
+    base = step_task(tmp_path, monkeypatch, backwards)
     assert run_script(SCRIPT, [*ONE_LM_STEP, f"--init_from={tmp_path / 'base.pt'}",
                                f"--out_dir={tmp_path / 'out'}"]) == 0
     lm = torch.load(tmp_path / "out" / "lm.pt", weights_only=True)
@@ -764,6 +770,28 @@ def test_one_lm_fine_tuning_step_matches_an_update_by_hand(tmp_path, monkeypatch
     for k, w in lm_step_by_hand(base, lm, backwards).items():  # measured: within 8e-9; AR on the raw output, an
         # unscaled lr or a forward stream for a backward LM: 2e-4 to 3e-4 off (Adam's first step is lr * sign(g))
         torch.testing.assert_close(lm["model"][k], w, rtol=0, atol=1e-7, msg=lambda m: f"{k} after one step: {m}")
+
+
+def test_nan_advice_fits_the_run(tmp_path, monkeypatch):
+    # an lr of 1e30 blows the tiny model up within a few steps: the run stops in one line, saying where, that nothing
+    # was saved, and only the advice that applies, in the names of the settings the stage reads
+    step_task(tmp_path, monkeypatch)
+    blow_up = ["--device=cpu", "--task=step", f"--init_from={tmp_path / 'base.pt'}", "--lm_batch_size=2", "--bptt=8"]
+    # LM fine-tuning, float32 and clipped at lm_grad_clip: nothing about dtype; one window an epoch, so epoch = step
+    out = tmp_path / "lm"
+    message = script_error(SCRIPT, [*blow_up, "--dtype=float32", "--lm_epochs=20", "--lm_lr=1e30",
+                                    "--lm_grad_clip=0.5", f"--out_dir={out}"])
+    assert not (out / "latest.pt").exists()
+    assert re.fullmatch(r"the loss is (nan|inf) in LM fine-tuning epoch (\d+), step \2: stopping without saving; no "
+                        r"checkpoint was written\. Try a lower lm_lr or a smaller lm_grad_clip than 0\.5", message), message
+    # the classifier, unclipped: the clip on offer is grad_clip's default (25.0, fastai's); dtype=float32 only where
+    # the run is not already in float32
+    for dtype, advice in [("float32", "a lower learning_rate or grad_clip=25.0 (clipping is off)"),
+                          ("bfloat16", "a lower learning_rate, grad_clip=25.0 (clipping is off) or dtype=float32")]:
+        message = script_error(SCRIPT, [*blow_up, f"--dtype={dtype}", "--lm_epochs=0", "--epochs=20",
+                                        "--learning_rate=1e30", "--grad_clip=0", f"--out_dir={tmp_path / dtype}"])
+        assert re.fullmatch(r"the loss is (nan|inf) in epoch \d+, batch 1 of 1: stopping without saving; no checkpoint "
+                            rf"was written\. Try {re.escape(advice)}", message), message
 
 # -----------------------------------------------------------------------------
 # bidirectional ULMFiT (§3.4): a backward classifier, and a forward and a backward one averaged
