@@ -13,7 +13,9 @@
 #   python finetune.py config/minutes_ulmfit_trec.py                                   # forward
 #   python finetune.py config/minutes_ulmfit_trec.py config/ulmfit_backward.py         # backward, then both
 #   python finetune.py config/minutes_ulmfit_trec.py --pretrained=False --out_dir=out-minutes-trec-scratch
-# CPU shrink: --device=cpu --lm_epochs=2 --epochs=6
+# On a CPU, after minutes_ulmfit_wt2.py's shrink, about 3 min on 2 cores (5 on a busy machine), expect test
+# accuracy about 79% (the majority class: 28%): 2 LM epochs, then 20 classifier epochs, a line each
+# CPU shrink: --device=cpu --lm_epochs=2 --epochs=20
 out_dir = "out-minutes-trec"
 task = "trec"
 init_from = "out-minutes-wt2"  # config/minutes_ulmfit_wt2.py's forward LM; ulmfit_backward.py adds -bwd
