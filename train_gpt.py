@@ -1294,5 +1294,6 @@ if __name__ == "__main__":
                                                        top_k=SAMPLE_TOP_K, generator=generator)), dim=1)
         if master:
             print("sample:\n" + decode(tokens[0].tolist()))
-    if ddp:
+    if ddp:  # every process leaves the group together: none tears its connections down while another samples
+        dist.barrier()
         dist.destroy_process_group()
