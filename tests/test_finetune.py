@@ -24,7 +24,6 @@ import prepare
 from finetune import (PoolingClassifier, classifier_groups, discriminative_lrs, document_ids, freeze, length_batches,
                       lm_corpus, lm_groups, make_optimizer, numericalize, schedule_lr, set_lr, training_loss,
                       transfer_embedding, unfreezing_stages, words)
-import train_gpt
 import train_lstm
 from train_gpt import GPT, GPTConfig
 from train_lstm import AWDLSTM, LSTMConfig
