@@ -38,9 +38,7 @@ train_gpt.py and train_lstm.py (the model it started from is in its latest.pt's 
 spelling, still works for one release, with a note.
 """
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import os
@@ -55,9 +53,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import (EOS, FIELDS, UNK, Interrupt, Progress, check_record, get_tokenizer, load_checkpoint, load_task,
-                     lock_out_dir, log_json, nan_message, read_records, save_checkpoint, start_banner, timing, to_cpu,
-                     utf8)
+from prepare import (EOS, FIELDS, UNK, Interrupt, Progress, get_tokenizer, load_checkpoint, load_task,
+                     lock_out_dir, log_json, nan_message, read_csv_records, read_records, save_checkpoint,
+                     start_banner, timing, to_cpu, utf8)
 from train_gpt import GPT, GPTConfig, checkpoint_path, is_published, model_from_checkpoint
 from train_lstm import (AWDLSTM, LSTMConfig, activation_regularization, bptt_length, locked_dropout, perplexity,
                         stlr, temporal_activation_regularization)
@@ -756,14 +754,7 @@ def read_new_records(path, task_type):
         text = utf8(f.read(), "standard input" if path == "-" else path).removeprefix("\ufeff")
     if ext != ".csv":
         return [{"text": line} for line in text.split("\n") if line.strip()]
-    rows = csv.DictReader(io.StringIO(text, newline=""))  # the header row names the columns: it is never labelled
-    try:
-        if "text" not in (rows.fieldnames or ()):
-            raise SystemExit(f"predict: {path} needs a header row naming a text column (it has "
-                             f"{', '.join(rows.fieldnames or ()) or 'none'}), as `prepare.py task` reads CSV")
-        return [check_record(row, f"{path} line {rows.line_num}", False, {}) for row in rows]
-    except csv.Error as e:  # a field over csv.field_size_limit(), 131,072 characters; line_num: lines read
-        raise SystemExit(f"predict: {path} line {rows.line_num + 1} is not valid CSV ({e})") from None
+    return read_csv_records(text, path, False, "predict")  # the header row names the columns: it is never labelled
 
 
 def prediction_line(record, output, decision, task_type, labels):

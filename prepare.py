@@ -40,8 +40,10 @@ $ python train_gpt.py config/gpt2.py --batch_size=8
 """
 
 import ast
+import csv
 import difflib
 import hashlib
+import io
 import json
 import os
 import re
@@ -1009,6 +1011,20 @@ def read_records(path, labelled=True, task_type="classification"):
     with open(path, "rb") as f:
         text, first = utf8(f.read(), path), {}
     return [check_record(record, f"{path} line {n}", labelled, first, task_type) for n, record in jsonl(path, text)]
+
+
+def read_csv_records(text, where, labelled, who):
+    """The records of a classification CSV's text (where: its file, for messages; who: the command, "task" or
+    "predict"): a header row naming a text column, and a label column when labelled; other columns are ignored and
+    the header is never a record. Every mistake is one line naming where and the line."""
+    rows, first = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline="")), {}
+    try:
+        if not ({"text", "label"} if labelled else {"text"}) <= set(rows.fieldnames or ()):
+            raise SystemExit(f"{who}: {where} needs a header row naming a text{' and a label' * labelled} column (it "
+                             f"has {', '.join(rows.fieldnames or ()) or 'none'}), as `prepare.py task` reads CSV")
+        return [check_record(row, f"{where} line {rows.line_num}", labelled, first) for row in rows]
+    except csv.Error as e:  # a field over csv.field_size_limit(), 131,072 characters; line_num: lines read
+        raise SystemExit(f"{who}: {where} line {rows.line_num + 1} is not valid CSV ({e})") from None
 
 
 def check_splits(splits, where, task_type="classification"):

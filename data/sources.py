@@ -25,8 +25,8 @@ from collections import Counter
 import numpy as np
 
 from prepare import (BUNDLED, DATASETS, EOS, FIELDS, SHAKESPEARE_TEXT, TASKS, TOKENIZERS, UNK, check_record,
-                     check_splits, dataset_dir, download, get_tokenizer, gpt2_encoding, jsonl, read_records,
-                     remove_leftovers, utf8, write_file)
+                     check_splits, dataset_dir, download, get_tokenizer, gpt2_encoding, jsonl, read_csv_records,
+                     read_records, remove_leftovers, utf8, write_file)
 
 # -----------------------------------------------------------------------------
 # sources: every published file's URL and sha256, in one place
@@ -689,18 +689,6 @@ def read_storycloze(name, src, inputs, task_type):
 SPLIT_STEMS = {"train": "train", "val": "val", "dev": "val", "test": "test", "unsup": "unsup"}  # file stem: split
 
 
-def read_task_csv(path, labelled):
-    """The records of a classification CSV: a header row naming text and label columns (others are ignored)."""
-    with open(path, "rb") as f:
-        rows, first = csv.DictReader(io.StringIO(utf8(f.read(), path).removeprefix("\ufeff"), newline="")), {}
-    try:
-        if not ({"text", "label"} if labelled else {"text"}) <= set(rows.fieldnames or ()):
-            raise SystemExit(f"task: {path} needs a header row naming a text{' and a label' * labelled} column")
-        return [check_record(row, f"{path} line {rows.line_num}", labelled, first) for row in rows]
-    except csv.Error as e:  # a field over csv.field_size_limit(), 131,072 characters; line_num: lines read
-        raise SystemExit(f"task: {path} line {rows.line_num + 1} is not valid CSV ({e})") from None
-
-
 def read_user_task(name, src, inputs, task_type):
     """Your own files, one per split, each named for its split: train.csv, dev.jsonl, ...; .jsonl for any task type
     (read_records), .csv for classification."""
@@ -717,7 +705,8 @@ def read_user_task(name, src, inputs, task_type):
             raise SystemExit(f"task: {path}: write {task_type} tasks as .jsonl, one object per line with "
                              f"{', '.join(FIELDS[task_type])} and label")
         else:
-            splits[split] = read_task_csv(path, labelled)
+            with open(path, "rb") as f:
+                splits[split] = read_csv_records(utf8(f.read(), path), path, labelled, "task")
     return splits
 
 
